@@ -1,0 +1,230 @@
+"""The HEAR 2021 common API, shared by every hear_mixers variant module.
+
+Timestamps: one embedding every `frame_hop` samples (10 ms for KW-MLP), stamped in
+milliseconds at the centre of its analysis frame: frame k covers samples
+[k * hop, k * hop + frame_length), so KW-MLP stamps 15, 25, 35, ... ms. Only frames that lie
+wholly inside the audio are returned (a clip shorter than one frame gets one frame, stamped
+at the clip's midpoint), so no timestamp passes the end and the zero padding that short
+clips get never reaches a scene embedding.
+
+Seams: the encoder sees fixed windows (KW-MLP: 98 frames = 1 s). Audio of exactly one
+window is embedded as the model saw it in training. Longer audio is covered by windows that
+overlap by 2 * seam_context frames; each frame is taken from the window in which it has at
+least `seam_context` frames of real context on both sides (the first and last frames of the
+audio excepted), so every frame appears once and no frame sits at a window edge unless it
+is at the edge of the audio. The last window is aligned to the end of the audio, so only
+audio shorter than one window is padded (with zeros, at the end).
+"""
+
+import math
+import warnings
+from pathlib import Path
+from typing import Callable, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hear_mixers.checkpoint import load_checkpoint
+from hear_mixers.pooling import POOLINGS, SCENE_STEPS, scene_embedding
+
+DEFAULT_WEIGHTS = "kwmlp.pt"  # KW-MLP, 12 blocks, in weights/
+SEAM_CONTEXT = 16  # frames of context kept on each side of a seam (160 ms for KW-MLP)
+CHUNK_BATCH_SIZE = 256  # windows per encoder forward; bounds memory for long audio
+
+
+def weights_dir() -> Path:
+    """`hear_mixers/weights` once installed; the repository's `weights/` in a checkout."""
+    installed = Path(__file__).parent / "weights"
+    return installed if installed.is_dir() else Path(__file__).parent.parent / "weights"
+
+
+class Embedder(nn.Module):
+    """A HEAR model: an encoder plus the choices that turn its windows into embeddings."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        depths: list[int],
+        scene_pooling: str = "iterative",
+        seam_context: int = SEAM_CONTEXT,
+        chunk_batch_size: int = CHUNK_BATCH_SIZE,
+    ):
+        super().__init__()
+        self.encoder = encoder
+        self.depths = depths
+        self.scene_pooling = scene_pooling
+        self.seam_context = seam_context
+        self.chunk_batch_size = chunk_batch_size
+        # the three HEAR attributes, plain ints
+        self.sample_rate = int(encoder.sample_rate)
+        self.timestamp_embedding_size = int(encoder.embed_dim * len(depths))
+        self.scene_embedding_size = int(SCENE_STEPS * self.timestamp_embedding_size)
+
+    def extra_repr(self) -> str:
+        return (
+            f"depths={self.depths}, scene_pooling={self.scene_pooling!r}, "
+            f"seam_context={self.seam_context}, chunk_batch_size={self.chunk_batch_size}"
+        )
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames wholly inside `num_samples` of audio; at least one."""
+        enc = self.encoder
+        return max(1, (num_samples - enc.frame_length) // enc.frame_hop + 1)
+
+    def timestamps(self, num_samples: int, device: torch.device) -> torch.Tensor:
+        """(T,) frame centres in milliseconds."""
+        enc = self.encoder
+        if num_samples < enc.frame_length:  # one frame, part padding: stamp the clip's middle
+            centres = torch.tensor([num_samples / 2], dtype=torch.float64, device=device)
+        else:
+            frames = torch.arange(self.num_frames(num_samples), dtype=torch.float64, device=device)
+            centres = frames * enc.frame_hop + enc.frame_length / 2
+        return (centres * 1000 / enc.sample_rate).float()
+
+    def frame_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, N) float audio on the model's device -> (B, T, timestamp_embedding_size)."""
+        enc = self.encoder
+        frames, size, hop = enc.cfg.num_frames, enc.window_samples, enc.frame_hop
+        batch, num_samples = audio.shape
+        total = self.num_frames(num_samples)
+        if num_samples < size:  # shorter than one window: zeros after the end
+            audio = F.pad(audio, (0, size - num_samples))
+
+        # windows start every `step` frames; the last one ends on the last frame
+        margin = self.seam_context
+        step = frames - 2 * margin
+        n_win = 1 + math.ceil(max(0, total - frames) / step)
+        starts = torch.arange(n_win, device=audio.device) * step
+        starts[-1] = max(0, total - frames)
+        # frame t is read from window win[t], at position t - starts[win[t]]
+        t = torch.arange(total, device=audio.device)
+        win = torch.div(t - margin, step, rounding_mode="floor").clamp(0, n_win - 1)
+        pos = t - starts[win]
+
+        views = audio.unfold(1, size, hop)  # (B, positions, size): a view, no copy
+        out = audio.new_empty(batch * n_win, frames, self.timestamp_embedding_size)
+        for i in range(0, batch * n_win, self.chunk_batch_size):
+            idx = torch.arange(i, min(i + self.chunk_batch_size, batch * n_win), device=audio.device)
+            windows = views[idx // n_win, starts[idx % n_win]]  # (n, size)
+            out[i : i + len(idx)] = torch.cat(enc.forward_intermediates(windows, self.depths), -1)
+        return out.view(batch, n_win, frames, -1)[:, win, pos]  # (B, T, D)
+
+
+def load_model(
+    model_file_path: str = "",
+    *,
+    depth: Union[int, Sequence[int], None] = None,
+    scene_pooling: str = "iterative",
+    seam_context: int = SEAM_CONTEXT,
+    chunk_batch_size: int = CHUNK_BATCH_SIZE,
+) -> Embedder:
+    """Load a hear_mixers (or published kwmlp) checkpoint as a HEAR model in eval mode.
+
+    model_file_path: checkpoint file; empty for the shipped default `weights/kwmlp.pt`.
+    depth: block whose output is the embedding (1..L, default L), or a list of blocks whose
+        embeddings are concatenated in the order given.
+    scene_pooling: "iterative" (HEAR 2021 kwmlp), "single" or "mean" (paper Table 2).
+    seam_context: frames of context kept on both sides of a seam between windows.
+    chunk_batch_size: windows per encoder forward (memory bound for long audio).
+    """
+    if model_file_path:
+        path = Path(model_file_path)
+    else:
+        path = weights_dir() / DEFAULT_WEIGHTS
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"the default KW-MLP weights {path} are not there: trained weights have not "
+                "been shipped with this version of hear_mixers. Pass a checkpoint instead: "
+                "load_model('path/to/checkpoint.pt') (hear-validator: --model PATH; heareval: "
+                "--model PATH), either a hear_mixers checkpoint or the published kwmlp file "
+                "({'model_state_dict': ...})"
+            )
+    encoder, meta = load_checkpoint(path)
+    if meta.get("trained") is False:
+        warnings.warn(f"{path} holds untrained weights: {meta.get('note', 'no note')}")
+
+    depths = _check_depths(depth, encoder.cfg.depth)
+    if scene_pooling not in POOLINGS:
+        raise ValueError(f"scene_pooling must be one of {sorted(POOLINGS)}, got {scene_pooling!r}")
+    frames = encoder.cfg.num_frames
+    if not _is_int(seam_context) or not 0 <= seam_context <= (frames - 1) // 2:
+        raise ValueError(
+            f"seam_context must be an int in 0..{(frames - 1) // 2} frames, got {seam_context!r}"
+        )
+    if not _is_int(chunk_batch_size) or chunk_batch_size < 1:
+        raise ValueError(f"chunk_batch_size must be a positive int, got {chunk_batch_size!r}")
+    return Embedder(encoder, depths, scene_pooling, seam_context, chunk_batch_size).eval()
+
+
+def variant_loader(doc: str, **defaults) -> Callable[..., Embedder]:
+    """`load_model` of a variant module: the shared one with other default options."""
+
+    def load_variant(model_file_path: str = "", **options) -> Embedder:
+        return load_model(model_file_path, **{**defaults, **options})
+
+    load_variant.__doc__ = doc
+    return load_variant
+
+
+def get_timestamp_embeddings(
+    audio: torch.Tensor, model: Embedder
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, N) audio at `model.sample_rate` -> embeddings (B, T, D) and timestamps (B, T) in ms,
+    both on the model's device (audio elsewhere is moved there)."""
+    audio = _check_audio(audio, model)
+    with torch.no_grad():
+        embeddings = model.frame_embeddings(audio)
+    timestamps = model.timestamps(audio.shape[1], audio.device)
+    return embeddings, timestamps.expand(audio.shape[0], -1).contiguous()
+
+
+def get_scene_embeddings(audio: torch.Tensor, model: Embedder) -> torch.Tensor:
+    """(B, N) audio -> (B, scene_embedding_size), pooled from the frames inside the audio."""
+    embeddings, _ = get_timestamp_embeddings(audio, model)
+    with torch.no_grad():
+        return scene_embedding(embeddings, model.scene_pooling)
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _check_depths(depth, max_depth: int) -> list[int]:
+    if depth is None:
+        return [max_depth]
+    depths = [depth] if _is_int(depth) else depth
+    if not isinstance(depths, (list, tuple)) or not depths:
+        raise ValueError(f"depth must be an int or a non-empty list of ints, got {depth!r}")
+    for d in depths:
+        if not _is_int(d) or not 1 <= d <= max_depth:
+            raise ValueError(f"depth must be in 1..{max_depth} (blocks of this model), got {d!r}")
+    if len(set(depths)) != len(depths):
+        raise ValueError(f"depth list has repeats: {list(depths)}")
+    return list(depths)
+
+
+def _check_audio(audio, model) -> torch.Tensor:
+    if not isinstance(model, Embedder):
+        raise TypeError(f"model must come from hear_mixers load_model(), got {type(model).__name__}")
+    if not isinstance(audio, torch.Tensor):
+        raise TypeError(f"audio must be a torch.Tensor (batch, samples), got {type(audio).__name__}")
+    if audio.ndim != 2:
+        raise ValueError(
+            f"audio must be 2-D (batch, samples), got shape {tuple(audio.shape)}"
+            + ("; add a batch axis with audio[None]" if audio.ndim == 1 else "")
+        )
+    if not audio.is_floating_point():
+        raise TypeError(
+            f"audio must be floating point in [-1, 1], got {audio.dtype} "
+            "(for 16-bit PCM use audio.float() / 32768)"
+        )
+    if audio.shape[0] == 0:
+        raise ValueError("audio batch is empty (shape (0, N))")
+    if audio.shape[1] == 0:
+        raise ValueError("audio has zero length (shape (B, 0)): nothing to embed")
+    param = next(model.encoder.parameters())
+    audio = audio.to(device=param.device, dtype=param.dtype)
+    if not torch.isfinite(audio).all():
+        raise ValueError("audio contains NaN or Inf values")
+    return audio

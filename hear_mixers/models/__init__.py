@@ -1,0 +1,1 @@
+"""Encoders. Each takes fixed-length waveform windows and has its frontend inside."""

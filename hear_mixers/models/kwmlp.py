@@ -1,0 +1,142 @@
+"""KW-MLP: gated-MLP blocks over 40 MFCC x 98 frames (Morshed & Ahsan, "Attention-free
+keyword spotting", and the HEAR 2021 `kwmlp` entry)."""
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from hear_mixers.frontends.mfcc import MFCC, MFCCConfig
+
+
+@dataclass(frozen=True)
+class KWMLPConfig:
+    frontend: MFCCConfig = field(default_factory=MFCCConfig)  # MFCC settings (part of the model)
+    num_frames: int = 98  # tokens = MFCC frames in one window of 1 s
+    dim: int = 64  # token width = timestamp embedding size
+    depth: int = 12  # gMLP blocks
+    ff_mult: int = 4  # hidden width of a block = ff_mult * dim (256)
+    survival_prob: float = 0.9  # stochastic depth: chance a block runs in training
+    num_classes: int = 35  # Speech Commands V2-35 keywords
+
+
+class SpatialGatingUnit(nn.Module):
+    """gMLP's spatial gating unit (Liu et al. 2021): half the channels gate the other half
+    after a LayerNorm and a dense projection across time (no activation on the gate)."""
+
+    def __init__(self, dim_ff: int, num_tokens: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim_ff // 2)
+        self.proj = nn.Linear(num_tokens, num_tokens)  # mixes tokens (time), not channels
+        # near-identity start: the gate begins as ~1 everywhere
+        eps = 1e-3 / num_tokens
+        nn.init.uniform_(self.proj.weight, -eps, eps)
+        nn.init.ones_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        res, gate = x.chunk(2, dim=-1)  # (n, T, ff) -> 2 x (n, T, ff/2)
+        gate = self.norm(gate)
+        gate = self.proj(gate.transpose(1, 2)).transpose(1, 2)  # (n, ff/2, T) mixed over T
+        return res * gate
+
+
+class GMLPBlock(nn.Module):
+    """Post-norm gMLP block of KW-MLP: x + LayerNorm(proj_out(sgu(gelu(proj_in(x)))))."""
+
+    def __init__(self, dim: int, dim_ff: int, num_tokens: int):
+        super().__init__()
+        self.proj_in = nn.Linear(dim, dim_ff)
+        self.act = nn.GELU()  # exact (erf) GELU, as trained
+        self.sgu = SpatialGatingUnit(dim_ff, num_tokens)
+        self.proj_out = nn.Linear(dim_ff // 2, dim)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (n, T, dim) -> (n, T, dim)
+        return x + self.norm(self.proj_out(self.sgu(self.act(self.proj_in(x)))))
+
+
+class KWMLP(nn.Module):
+    """Waveform windows of 1 s -> MFCC -> 98 tokens -> `depth` gMLP blocks -> 35 logits.
+
+    The API uses `forward_intermediates` for embeddings; `forward` is the classifier
+    (with stochastic depth while training).
+    """
+
+    arch = "kwmlp"
+
+    def __init__(self, cfg: KWMLPConfig = KWMLPConfig()):
+        super().__init__()
+        self.cfg = cfg
+        self.frontend = MFCC(cfg.frontend)
+        self.stem = nn.Linear(cfg.frontend.n_mfcc, cfg.dim)  # one 40 x 1 patch per frame
+        self.blocks = nn.ModuleList(
+            GMLPBlock(cfg.dim, cfg.dim * cfg.ff_mult, cfg.num_frames) for _ in range(cfg.depth)
+        )
+        self.norm = nn.LayerNorm(cfg.dim)  # trained final norm, kept for depth-L embeddings
+        self.head = nn.Linear(cfg.dim, cfg.num_classes)
+
+    # Window geometry read by the API: one window is `window_samples` long and gives
+    # `num_frames` token embeddings, `frame_hop` samples apart, frame k centred at
+    # k * frame_hop + frame_length / 2 samples from the window's start.
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.frontend.sample_rate
+
+    @property
+    def frame_hop(self) -> int:
+        return self.cfg.frontend.hop_length
+
+    @property
+    def frame_length(self) -> int:
+        return self.cfg.frontend.n_fft
+
+    @property
+    def window_samples(self) -> int:
+        return (self.cfg.num_frames - 1) * self.frame_hop + self.frame_length  # 16000
+
+    @property
+    def embed_dim(self) -> int:
+        return self.cfg.dim
+
+    def tokens(self, audio: torch.Tensor) -> torch.Tensor:
+        if audio.shape[-1] != self.window_samples:
+            raise ValueError(
+                f"KW-MLP takes windows of {self.window_samples} samples, got {audio.shape[-1]}"
+            )
+        mfcc = self.frontend(audio)  # (n, 16000) -> (n, 40, 98)
+        return self.stem(mfcc.transpose(1, 2))  # (n, 98, 40) -> (n, 98, 64)
+
+    def forward_intermediates(self, audio: torch.Tensor, depths: list[int]) -> list[torch.Tensor]:
+        """(n, window_samples) -> one (n, num_frames, dim) tensor per requested depth.
+
+        Depth d is the output of block d; depth `cfg.depth` also passes the trained final
+        LayerNorm, as in the classifier. Blocks after max(depths) are not run.
+        """
+        x = self.tokens(audio)
+        out = {}
+        for d, block in enumerate(self.blocks[: max(depths)], start=1):
+            x = block(x)
+            if d in depths:
+                out[d] = self.norm(x) if d == self.cfg.depth else x
+        return [out[d] for d in depths]
+
+    def classify(self, mfcc: torch.Tensor) -> torch.Tensor:
+        """(n, n_mfcc, num_frames) features -> (n, num_classes) logits."""
+        x = self.stem(mfcc.transpose(1, 2))  # (n, 98, 64)
+        for block, keep in zip(self.blocks, self._blocks_kept()):
+            if keep:
+                x = block(x)
+        return self.head(self.norm(x).mean(dim=1))  # mean over tokens -> (n, 35)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.frontend(audio))
+
+    def _blocks_kept(self) -> list[bool]:
+        """Stochastic depth: in training each block survives with `survival_prob` (one draw
+        per forward for the whole batch, at least one block kept, no rescaling)."""
+        if not self.training or self.cfg.survival_prob >= 1.0:
+            return [True] * self.cfg.depth
+        keep = torch.rand(self.cfg.depth) <= self.cfg.survival_prob
+        if not keep.any():
+            keep[torch.randint(self.cfg.depth, ())] = True
+        return keep.tolist()

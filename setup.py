@@ -1,0 +1,43 @@
+from pathlib import Path
+
+from setuptools import setup
+
+# The HEAR 2021 tools (hearvalidator, heareval, hearbaseline) pin numpy==1.19.2 and
+# Python < 3.9, so they cannot be extras: tools/setup_venv.sh installs them with --no-deps
+# after `pip install .[eval]`, which brings their real dependencies.
+EVAL_REQUIRES = [
+    "click",
+    "dcase-util",
+    "sed-eval",
+    "intervaltree",
+    "more-itertools",
+    "pandas",
+    "python-slugify",
+    "torchinfo",
+    "tqdm",
+    "scikit-learn",
+    "soundfile",
+    "librosa>=0.10",
+    "pytorch-lightning>=1.9,<2",  # 2.x removed validation_epoch_end and Trainer(gpus=)
+    "setuptools<81",  # lightning 1.9 imports pkg_resources, removed in setuptools 81
+]
+
+setup(
+    name="hear_mixers",
+    version="0.1.0",
+    description="Small all-MLP audio encoders (KW-MLP, ASM-RH) as HEAR 2021 embedding modules",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.9",
+    packages=["hear_mixers", "hear_mixers.frontends", "hear_mixers.models", "hear_mixers.weights"],
+    # the top-level weights/ folder installs as hear_mixers/weights
+    package_dir={"hear_mixers.weights": "weights"},
+    package_data={"hear_mixers.weights": ["*.pt", "*.md"]},
+    install_requires=[
+        "torch>=2.1",  # install torch==2.13.0 first where a CPU build is wanted (see README)
+        "nnAudio>=0.3.4",  # 0.3.4: MFCC in nnAudio.features, verbose=False honoured
+        "numpy",
+    ],
+    extras_require={"test": ["pytest", "librosa>=0.10"], "eval": EVAL_REQUIRES},
+)
