@@ -9,6 +9,7 @@ import dataclasses
 import pickle
 import re
 import typing
+import zipfile
 from pathlib import Path
 
 import torch
@@ -67,15 +68,17 @@ def load_checkpoint(path) -> tuple[nn.Module, dict]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {path}")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive (torch >= 1.6)
+        raise ValueError(f"{path} is not a readable torch checkpoint: not a torch.save zip file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise ValueError(
             f"{path}: refused to load, it holds objects other than tensors and plain "
-            f"containers (only weights_only checkpoints are read): {e}"
+            f"containers (only weights_only checkpoints are read): {_first_line(e)}"
         ) from None
     except Exception as e:  # truncated zip, not a torch file at all, ...
-        raise ValueError(f"{path} is not a readable torch checkpoint: {e}") from None
+        raise ValueError(f"{path} is not a readable torch checkpoint: {_first_line(e)}") from None
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: expected a dict checkpoint, got {type(obj).__name__}")
 
@@ -89,6 +92,10 @@ def load_checkpoint(path) -> tuple[nn.Module, dict]:
         f"{path}: not a hear_mixers checkpoint (no 'format': 'hear_mixers') nor a kwmlp "
         f"checkpoint (no 'model_state_dict'); top-level keys: {sorted(map(str, obj))[:8]}"
     )
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _from_own(obj: dict, path: Path) -> tuple[nn.Module, dict]:

@@ -1,0 +1,38 @@
+import pytest
+import torch
+
+from hear_mixers.checkpoint import save_checkpoint
+from hear_mixers.models.kwmlp import KWMLP, KWMLPConfig
+
+# Until trained weights ship, the tests use a seeded, randomly initialised KW-MLP whose
+# checkpoint says so. load_model warns about such files; the tests expect that warning.
+
+
+def pytest_configure(config):
+    config.addinivalue_line("filterwarnings", "ignore:.*holds untrained weights")
+
+
+def random_kwmlp(seed: int = 0, **cfg) -> KWMLP:
+    torch.manual_seed(seed)
+    model = KWMLP(KWMLPConfig(**cfg)).eval()
+    # give the SGU projections and norms non-trivial values so that every part of the
+    # network, the token mixing included, changes the output
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "sgu.proj" in name or "norm" in name:
+                p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("weights") / "kwmlp_random.pt"
+    save_checkpoint(random_kwmlp(), path, trained=False, note="random init for tests")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def model(checkpoint):
+    from hear_mixers import load_model
+
+    return load_model(checkpoint)
