@@ -39,5 +39,10 @@ setup(
         "nnAudio>=0.3.4",  # 0.3.4: MFCC in nnAudio.features, verbose=False honoured
         "numpy",
     ],
-    extras_require={"test": ["pytest", "librosa>=0.10"], "eval": EVAL_REQUIRES},
+    extras_require={
+        "test": ["pytest", "librosa>=0.10"],
+        "eval": EVAL_REQUIRES,
+        # training/ (run from a checkout, not installed): corpus, augmentation, plots, probes
+        "train": ["numpy", "scipy", "soxr", "soundfile", "tqdm", "matplotlib", "scikit-learn"],
+    },
 )

@@ -50,6 +50,7 @@ def config_from_dict(cls, data: dict):
 
 def save_checkpoint(model: nn.Module, path, **meta) -> None:
     """Write `model` with its config; `meta` holds provenance (plain data only)."""
+    _check_plain(meta, "meta")
     torch.save(
         {
             "format": FORMAT,
@@ -61,6 +62,21 @@ def save_checkpoint(model: nn.Module, path, **meta) -> None:
         },
         path,
     )
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _check_plain(value, where: str) -> None:
+    """Refuse what `weights_only=True` could not read back (numpy scalars, str subclasses...)."""
+    if isinstance(value, (dict, list, tuple)) and type(value) in (dict, list, tuple):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(value, dict) and type(key) is not str:
+                raise TypeError(f"{where}: key {key!r} is not a str")
+            _check_plain(item, f"{where}[{key!r}]")
+    elif type(value) not in _PLAIN:
+        raise TypeError(f"{where} is a {type(value).__name__}; checkpoint metadata must be plain data")
 
 
 def load_checkpoint(path) -> tuple[nn.Module, dict]:
@@ -95,7 +111,10 @@ def load_checkpoint(path) -> tuple[nn.Module, dict]:
 
 
 def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    """The line of a torch.load error that says what went wrong."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reason = [line for line in lines if "Unsupported" in line]
+    return (reason or lines or [type(error).__name__])[0]
 
 
 def _from_own(obj: dict, path: Path) -> tuple[nn.Module, dict]:

@@ -1,6 +1,7 @@
 import collections
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -140,3 +141,9 @@ def test_unknown_dict_layout(tmp_path):
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a hear_mixers checkpoint"):
         load_model(tmp_path / "other.pt")
+
+
+@pytest.mark.parametrize("meta", [{"v": torch.__version__}, {"x": np.float32(1.0)}, {"t": torch.ones(1)}, {1: "a"}])
+def test_metadata_that_would_not_load_back_is_refused_at_save(tmp_path, meta):
+    with pytest.raises(TypeError, match="meta"):
+        save_checkpoint(random_kwmlp(), tmp_path / "m.pt", **{"info": meta})

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Debian packages for the training corpus: speech engines and real recorded noise.
+# Only Debian `main` is used (no mbrola, no pico: their licences are non-free), so the
+# weights trained from them carry no non-free voice. Needs root (apt-get).
+set -euo pipefail
+packages=(
+    espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts  # speech
+    sonic-pi-samples hydrogen-drumkits sound-theme-freedesktop  # effects, drums, ambience
+    klettres-data ktuberling-data  # recorded speech in many languages: babble
+)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "training packages present: ${packages[*]}"
