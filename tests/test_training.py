@@ -56,6 +56,15 @@ def test_noise_segments_tile_short_clips():
     assert seg.shape == (20, 16000) and (np.abs(seg).max(1) > 0).all()
 
 
+def test_noise_sources_are_drawn_equally_often():
+    rare = Clips.from_list([np.full(16000, 0.5)], labels=[-1], split=["train"], source=["drums"], voice=["d"])
+    common = Clips.from_list([np.full(16000, -0.25)] * 9, labels=[-1] * 9, split=["train"] * 9,
+                             source=["babble"] * 9, voice=list("abcdefghi"))
+    seg = noise_segments(Clips.concat([rare, common]), 4000, np.random.default_rng(0))
+    share = (seg[:, 0] > 0).mean()
+    assert 0.45 < share < 0.55  # 1 clip of 10, but half of the draws
+
+
 @pytest.mark.parametrize("snr", [-5.0, 0.0, 10.0, 30.0])
 def test_mix_at_snr_gives_that_snr(snr):
     g = torch.Generator().manual_seed(0)

@@ -54,9 +54,13 @@ def place(words: Clips, idx: np.ndarray, rng: np.random.Generator, speed=(1.0, 1
 
 
 def noise_segments(noise: Clips, n: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, 1 s) random 1 s crops of random noise clips (short clips are tiled)."""
+    """(n, 1 s) random 1 s crops of noise clips (short clips are tiled). Every source
+    (e.g. "klettres-data/babble", "hydrogen-drumkits/drums") is drawn equally often, so the
+    largest one (babble, ~80 % of the bank's files) does not crowd out the others."""
+    _, group, counts = np.unique(noise.source, return_inverse=True, return_counts=True)
+    weights = 1.0 / counts[group]
     out = np.empty((n, WINDOW), np.float32)
-    for row, i in enumerate(rng.integers(0, len(noise), n)):
+    for row, i in enumerate(rng.choice(len(noise), n, p=weights / weights.sum())):
         clip = noise.clip(int(i))
         if len(clip) < WINDOW:
             clip = np.tile(clip, WINDOW // len(clip) + 1)

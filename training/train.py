@@ -84,11 +84,11 @@ def train(words: Clips, noise: Clips, cfg: TrainConfig, aug: AugmentConfig, devi
     rest = [p for p in model.parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
-    steps_per_epoch = len(train_set) // cfg.batch_size
+    steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)  # the last batch may be short
     total, warmup = cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, warmup))
 
-    history, start = [], time.time()
+    history, start, total_seen = [], time.time(), 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         order = rng.permutation(len(train_set))
@@ -110,13 +110,14 @@ def train(words: Clips, noise: Clips, cfg: TrainConfig, aug: AugmentConfig, devi
             losses.append(loss.item())
             correct += (logits.argmax(1) == labels).sum().item()
             seen += len(idx)
+            total_seen += len(idx)
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", acc=f"{correct / seen:.3f}")
         model.eval()
         row = {
             "epoch": epoch, "train_loss": float(np.mean(losses)), "train_acc": correct / seen,
             "valid_acc": accuracy(model, valid_set), "lr": sched.get_last_lr()[0],
             "minutes": (time.time() - start) / 60,
-            "samples_per_s": epoch * steps_per_epoch * cfg.batch_size / (time.time() - start),
+            "samples_per_s": total_seen / (time.time() - start),  # validation time included
         }
         history.append(row)
         print(json.dumps(row))
