@@ -33,7 +33,7 @@ setup(
     packages=["hear_mixers", "hear_mixers.frontends", "hear_mixers.models", "hear_mixers.weights"],
     # the top-level weights/ folder installs as hear_mixers/weights
     package_dir={"hear_mixers.weights": "weights"},
-    package_data={"hear_mixers.weights": ["*.pt", "*.md"]},
+    package_data={"hear_mixers.weights": ["*.pt", "*.md", "*.json"]},
     install_requires=[
         "torch>=2.1",  # install torch==2.13.0 first where a CPU build is wanted (see README)
         "nnAudio>=0.3.4",  # 0.3.4: MFCC in nnAudio.features, verbose=False honoured
