@@ -1,8 +1,15 @@
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
-from hear_mixers.checkpoint import save_checkpoint
-from hear_mixers.models.kwmlp import KWMLP, KWMLPConfig
+# training/ is not installed with the package: make it importable from the checkout. Appended,
+# not prepended, so that an installed hear_mixers is still the one under test.
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+
+from hear_mixers.checkpoint import save_checkpoint  # noqa: E402
+from hear_mixers.models.kwmlp import KWMLP, KWMLPConfig  # noqa: E402
 
 # Until trained weights ship, the tests use a seeded, randomly initialised KW-MLP whose
 # checkpoint says so. load_model warns about such files; the tests expect that warning.
