@@ -134,11 +134,11 @@ def load_model(
         path = weights_dir() / DEFAULT_WEIGHTS
         if not path.is_file():
             raise FileNotFoundError(
-                f"the default KW-MLP weights {path} are not there: trained weights have not "
-                "been shipped with this version of hear_mixers. Pass a checkpoint instead: "
-                "load_model('path/to/checkpoint.pt') (hear-validator: --model PATH; heareval: "
-                "--model PATH), either a hear_mixers checkpoint or the published kwmlp file "
-                "({'model_state_dict': ...})"
+                f"the default KW-MLP weights {path} are not there: this installation lacks "
+                "the weights/ files that ship with hear_mixers. Reinstall it with a plain "
+                "`pip install .` from a checkout, rebuild them with `bash training/recipe_cpu.sh`, "
+                "or pass a checkpoint: load_model('path/to/checkpoint.pt') (hear-validator and "
+                "heareval: --model PATH)"
             )
     encoder, meta = load_checkpoint(path)
     if meta.get("trained") is False:

@@ -192,7 +192,11 @@ def test_iterative_interpolation_halves_then_interpolates(monkeypatch):
 
     sizes = []
     real = F.interpolate
-    monkeypatch.setattr(F, "interpolate", lambda x, size, **kw: sizes.append(size) or real(x, size=size, **kw))
+    def spy(x, size, **kw):
+        sizes.append(size)
+        return real(x, size=size, **kw)
+
+    monkeypatch.setattr(F, "interpolate", spy)
     POOLINGS["iterative"](torch.randn(1, 398, 4))  # floor(log2(398 / 16)) = 4 halvings
     assert sizes == [199, 99, 49, 24, 16]
 
@@ -261,7 +265,8 @@ def test_untrained_checkpoints_warn(checkpoint):
 
 def test_default_weights_missing_says_what_and_how(monkeypatch, tmp_path):
     monkeypatch.setattr(hear_mixers.api, "weights_dir", lambda: tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"kwmlp\.pt are not there.*load_model\('path"):
+    expected = r"kwmlp\.pt are not there.*pip install \..*recipe_cpu\.sh.*load_model\('path"
+    with pytest.raises(FileNotFoundError, match=expected):
         load_model()
 
 

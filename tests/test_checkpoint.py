@@ -143,7 +143,9 @@ def test_unknown_dict_layout(tmp_path):
         load_model(tmp_path / "other.pt")
 
 
-@pytest.mark.parametrize("meta", [{"v": torch.__version__}, {"x": np.float32(1.0)}, {"t": torch.ones(1)}, {1: "a"}])
+@pytest.mark.parametrize(
+    "meta", [{"v": torch.__version__}, {"x": np.float32(1.0)}, {"t": torch.ones(1)}, {1: "a"}]
+)
 def test_metadata_that_would_not_load_back_is_refused_at_save(tmp_path, meta):
     with pytest.raises(TypeError, match="meta"):
         save_checkpoint(random_kwmlp(), tmp_path / "m.pt", **{"info": meta})

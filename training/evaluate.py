@@ -10,6 +10,7 @@ embeddings of depth 4, 8 and 12 from training-voice clips and scores it on the t
 """
 
 import argparse
+import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -94,7 +95,8 @@ def evaluate(checkpoint: str, words: Clips, noise: Clips, probe_clips: int = 400
     train = words.subset(words.split == "train")
     train = train.subset(np.sort(rng.choice(len(train), min(probe_clips, len(train)), replace=False)))
     return {
-        "checkpoint": str(checkpoint),
+        "checkpoint": Path(checkpoint).name,
+        "sha256": hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest(),
         "test_clips": len(test),
         "test_voices": sorted(set(test.voice)),
         "test_acc_clean": float(right.mean()),
@@ -119,7 +121,9 @@ def markdown(r: dict) -> str:
         f"| noise at 0 dB SNR | {100 * r['test_acc_snr0']:.2f} % |",
         "", "| engine (clean) | top-1 |", "|---|---|",
         *(f"| {k} | {100 * v:.2f} % |" for k, v in r["per_engine_clean"].items()),
-        "", f"| linear probe, depth ({r['probe_train_clips']} training-voice clips) | top-1 on held-out voices |",
+        "",
+        f"| linear probe, depth ({r['probe_train_clips']} training-voice clips) "
+        "| top-1 on held-out voices |",
         "|---|---|",
         *(f"| {k} | {100 * v:.2f} % |" for k, v in r["linear_probe_test_acc"].items()),
         "", "Most frequent confusions (word -> predicted: count): "

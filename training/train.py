@@ -157,7 +157,8 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = RECIPES[args.recipe]
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in [("epochs", args.epochs), ("seed", args.seed)] if v is not None})
+    overrides = {"epochs": args.epochs, "seed": args.seed}
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     aug = AugmentConfig()
     words, noise = load_data(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)

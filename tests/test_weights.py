@@ -1,0 +1,50 @@
+"""The shipped default weights: they load strictly with no path, the model card's figures are
+the evaluation script's output for this very file, and they recognise words spoken by voices
+held out of training."""
+
+import hashlib
+import json
+import shutil
+import warnings
+
+import pytest
+import torch
+
+from hear_mixers import load_model
+from hear_mixers.api import DEFAULT_WEIGHTS, weights_dir
+from training.data import WORDS
+
+WEIGHTS = weights_dir() / DEFAULT_WEIGHTS
+
+
+def test_default_weights_ship_and_load_strictly():
+    assert WEIGHTS.is_file(), f"{WEIGHTS} is missing"
+    assert WEIGHTS.stat().st_size < 3_000_000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "untrained weights" warning
+        model = load_model()
+    assert model.depths == [12] and sum(p.numel() for p in model.parameters()) == 424_811
+    meta = torch.load(WEIGHTS, weights_only=True)["meta"]
+    assert meta["trained"] is True and meta["classes"] == WORDS
+    assert meta["recipe"]["recipe"] == "cpu" and meta["measured"]["test_acc_clean"] > 0.5
+
+
+def test_model_card_figures_are_the_evaluation_of_this_file():
+    from training.evaluate import markdown
+
+    result = json.loads((weights_dir() / "kwmlp.eval.json").read_text())
+    assert result["sha256"] == hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()
+    assert markdown(result) in (weights_dir() / "README.md").read_text()
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_recognises_words_from_held_out_voices():
+    from hear_mixers.checkpoint import load_checkpoint
+    from training.corpus import SIZES, generate
+    from training.evaluate import accuracy
+
+    clips, _, _ = generate(WORDS, SIZES["tiny"], seed=1, jobs=2, progress=False)
+    held_out = clips.subset((clips.split == "test") & (clips.source == "espeak-ng"))
+    assert len(held_out) == 35 and all(v.endswith("+f2") for v in held_out.voice)  # test variant
+    classifier, _ = load_checkpoint(WEIGHTS)
+    assert accuracy(classifier, held_out) >= 0.8  # chance is 1/35; measured 1.0 (seeds 0-2)
