@@ -20,6 +20,7 @@ EVAL_REQUIRES = [
     "librosa>=0.10",
     "pytorch-lightning>=1.9,<2",  # 2.x removed validation_epoch_end and Trainer(gpus=)
     "setuptools<81",  # lightning 1.9 imports pkg_resources, removed in setuptools 81
+    "matplotlib",  # the evaluation suite's bar chart
 ]
 
 setup(

@@ -15,7 +15,7 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 # real dependencies came with the [eval] extra above.
 "${pip[@]}" install -q -c "$constraints" --no-deps --ignore-requires-python \
     hearvalidator==2021.0.6 heareval==2021.1.3 hearbaseline==2021.1.1
-if ! "$venv/bin/python" -c "import tensorflow" 2>/dev/null; then
-    "${pip[@]}" install -q "$root/tools/hear_compat"  # see tools/hear_compat/README.md
-fi
+# hear_compat: the runtime fixes and wrappers the 2021 tools need, and a tensorflow stand-in
+# (a real TensorFlow package, if installed, takes precedence): tools/hear_compat/README.md
+"${pip[@]}" install -q "$root/tools/hear_compat"
 echo "ready: $venv (activate with: source $venv/bin/activate)"
