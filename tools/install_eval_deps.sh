@@ -15,11 +15,5 @@ packages=(
 if [ "${1:-full}" = full ]; then
     packages+=(fluid-soundfont-gm)  # pitch: the full soundfont
 fi
-missing=()
-for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$here/apt_install.sh" "${packages[@]}"
 echo "evaluation packages present: ${packages[*]}"

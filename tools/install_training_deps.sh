@@ -12,11 +12,5 @@ if [ "${1:-all}" = all ]; then
         klettres-data ktuberling-data  # recorded speech in many languages: babble
     )
 fi
-missing=()
-for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$(dirname "$0")/apt_install.sh" "${packages[@]}"
 echo "training packages present: ${packages[*]}"
