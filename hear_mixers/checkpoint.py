@@ -69,7 +69,7 @@ _PLAIN = (str, int, float, bool, type(None))
 
 def _check_plain(value, where: str) -> None:
     """Refuse what `weights_only=True` could not read back (numpy scalars, str subclasses...)."""
-    if isinstance(value, (dict, list, tuple)) and type(value) in (dict, list, tuple):
+    if type(value) in (dict, list, tuple):  # exact types: no subclasses
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
             if isinstance(value, dict) and type(key) is not str:

@@ -85,12 +85,12 @@ def names_a_keyword(path: str) -> bool:
     return any(t in WORDS or (t.endswith("s") and t[:-1] in WORDS) for t in tokens)
 
 
-def read_mono_16k(path: str) -> np.ndarray:
-    """Any soundfile-readable file as float32 mono at 16 kHz."""
-    audio, rate = sf.read(path, dtype="float32", always_2d=True)
+def read_mono(path: str, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Any soundfile-readable file as float32 mono at `rate` (16 kHz by default)."""
+    audio, file_rate = sf.read(path, dtype="float32", always_2d=True)
     mono = audio.mean(axis=1)
-    if rate != SAMPLE_RATE:
-        mono = soxr.resample(mono, rate, SAMPLE_RATE)
+    if file_rate != rate:
+        mono = soxr.resample(mono, file_rate, rate)
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
@@ -134,7 +134,7 @@ def build_bank(files: list[tuple[str, str]], max_seconds: float = 20.0,
             dropped["keyword"] += 1
             continue
         try:
-            audio = read_mono_16k(path)
+            audio = read_mono(path)
         except (RuntimeError, ValueError) as err:  # soundfile errors are RuntimeErrors
             print(f"skipping {path}: {err}", file=sys.stderr)
             dropped["unreadable"] += 1

@@ -37,16 +37,6 @@ def rng(seed: int, *keys: str) -> np.random.Generator:
     return np.random.default_rng([seed, *(zlib.crc32(k.encode()) for k in keys)])
 
 
-def read_mono(path: str, rate: int) -> np.ndarray:
-    """Any soundfile-readable file (wav, flac, ogg, aiff) as float32 mono at `rate`.
-    (training.noise.read_mono_16k is fixed at 16 kHz; these tasks keep the full band.)"""
-    audio, file_rate = sf.read(path, dtype="float32", always_2d=True)
-    mono = audio.mean(axis=1)
-    if file_rate != rate:
-        mono = soxr.resample(mono, file_rate, rate)
-    return np.ascontiguousarray(mono, dtype=np.float32)
-
-
 def resample(audio: np.ndarray, rate_in: int, rate_out: int, length: int) -> np.ndarray:
     """(n,) float at rate_in -> (length,) float32 at rate_out, padded or cut, within [-1, 1]."""
     out = audio if rate_in == rate_out else soxr.resample(audio, rate_in, rate_out)

@@ -116,7 +116,7 @@ def first_files(hits: list[Hit], count: int) -> list[Hit]:
 def load_hit(hit: Hit, max_seconds: float) -> np.ndarray | None:
     """(n,) float32 at 48 kHz, peak 1, leading silence trimmed, at most `max_seconds` (50 ms
     fade when cut); None when silent."""
-    audio = common.read_mono(hit.path, RATE)
+    audio = noise.read_mono(hit.path, RATE)
     peak = float(np.abs(audio).max(initial=0.0))
     if peak < MIN_PEAK:
         return None

@@ -66,7 +66,7 @@ def build(out_dir: Path, size: str, seed: int, sample_rates: list[int]) -> Path:
     audio = {h.path: drums.load_hit(h, MAX_HIT_S) for h in hits}
     hits = [h for h in hits if audio[h.path] is not None]  # silent placeholders out
     split_of = split_hits(hits, seed)
-    bank = common.ambience(lambda path: common.read_mono(path, RATE), RATE)
+    bank = common.ambience(lambda path: noise.read_mono(path, RATE), RATE)
 
     info = common.TaskInfo(
         name="events", embedding_type="event", prediction_type="multilabel",

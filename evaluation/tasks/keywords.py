@@ -86,7 +86,7 @@ def build(out_dir: Path, size: str, seed: int, sample_rates: list[int]) -> Path:
         others = r.choice(OTHERS, UNKNOWN_PER_PRESET[size], replace=False)
         words.append(list(TARGETS) + [str(w) for w in others])
     spoken = synthesise(presets, words)
-    bank = common.ambience(noise.read_mono_16k, SAMPLE_RATE)
+    bank = common.ambience(noise.read_mono, SAMPLE_RATE)
 
     info = common.TaskInfo(
         name="keywords", embedding_type="scene", prediction_type="multiclass",

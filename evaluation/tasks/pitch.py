@@ -95,7 +95,7 @@ def render(program: int, notes: list[tuple[int, int]], font: str) -> list[np.nda
         subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5",
                         "-r", str(RATE), "-F", str(wav), font, str(mid)],
                        capture_output=True, check=True, timeout=600)
-        audio = common.read_mono(str(wav), RATE)
+        audio = noise.read_mono(str(wav), RATE)
     n, clips = round(CLIP_S * RATE), []
     for i in range(len(notes)):
         start = round(i * STEP_S * RATE)
