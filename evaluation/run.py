@@ -172,13 +172,15 @@ class Step:
     done: Path
     stamp: str | None = None
     expect: str | None = None  # text the log must contain for a success
+    produces: Path | None = None  # a file the tool must have written (when `done` is a stamp)
+    stale: tuple[Path, ...] = ()  # files removed before the tool runs (earlier results)
 
     @property
     def label(self) -> str:
         return f"{self.kind} {self.model}" + (f" on {self.task}" if self.task else "")
 
     def is_done(self) -> bool:
-        if not self.done.exists():
+        if not self.done.exists() or (self.produces is not None and not self.produces.exists()):
             return False
         return self.stamp is None or self.done.read_text() == self.stamp
 
@@ -213,7 +215,13 @@ def prediction_step(model: Model, task: str, task_dir: Path, output: Path, grid:
     where = embedding_dir(model, task_dir, output)
     cmd = [sys.executable, "-m", "hear_compat.predictions", str(where), "--grid", grid]
     log = output / "logs" / model.name / f"{task}.predictions.log"
-    return Step("predictions", model.name, task, cmd, log, where / SCORES_FILE)
+    # the stamp records the grid: scores from another grid are not reused, and heareval's
+    # own marker is removed first (heareval skips a folder that has one, whatever the grid)
+    stamp = json.dumps({"grid": grid})
+    done = output / "state" / f"predicted-{model.name}-{task}.json"
+    return Step("predictions", model.name, task, cmd, log, done, stamp=stamp,
+                produces=where / SCORES_FILE,
+                stale=(where / SCORES_FILE, where / "prediction-done.json"))
 
 
 def run_tool(step: Step) -> None:
@@ -240,10 +248,14 @@ def run_step(step: Step, execute: Callable[[Step], None]) -> bool:
         return False
     print(f"  run   {step.label} (log: {step.log})", flush=True)
     start = time.monotonic()
+    for path in step.stale:
+        path.unlink(missing_ok=True)
     try:
         execute(step)
         if step.expect is not None and step.expect not in step.log.read_text(errors="replace"):
             raise StepFailed(f"no {step.expect!r} in the output")
+        if step.produces is not None and not step.produces.exists():
+            raise StepFailed(f"it ended without writing {step.produces}")
         if step.stamp is not None:
             step.done.parent.mkdir(parents=True, exist_ok=True)
             step.done.write_text(step.stamp)

@@ -175,10 +175,10 @@ def test_config_missing_output_and_bad_toml(tmp_path):
         load_config(bad)
 
 
-@pytest.mark.parametrize("name", ["tiny", "full"])
-def test_shipped_configs_parse(name):
+@pytest.mark.parametrize("name, size", [("tiny", "tiny"), ("full", "full"), ("events", "full")])
+def test_shipped_configs_parse(name, size):
     config = load_config(ROOT / "eval_configs" / f"{name}.toml")
-    assert config.size == name and config.models
+    assert config.size == size and config.models
 
 
 def test_heareval_folder_name():  # as heareval's embedding runner names it (test_hear_tools)
@@ -206,7 +206,7 @@ class FakeTools:
             (step.done.parent / "task_metadata.json").write_text((task_dir / "task_metadata.json").read_text())
             step.done.touch()
         elif step.kind == "predictions":
-            write_heareval_scores(step.done.parent, {"test": {"test_top1_acc": 0.75}})
+            write_heareval_scores(step.produces.parent, {"test": {"test_top1_acc": 0.75}})
 
 
 def fake_builders(calls: list) -> dict:
@@ -276,6 +276,20 @@ def test_runner_reruns_what_a_changed_config_affects(tmp_path):
     assert not list((tmp_path / "out/embeddings/naive").glob("*/events-v1-tiny"))
 
 
+def test_runner_reruns_predictions_of_another_grid(tmp_path):
+    calls, tools = [], FakeTools()
+    run = dict(builders=fake_builders(calls), execute=tools, sample_rate=lambda m: RATES[m.module])
+    evaluate(two_model_config(tmp_path), only_models=["naive"], **run)
+    where = next((tmp_path / "out/embeddings/naive").glob("*/keywords-v1-tiny"))
+    (where / "prediction-done.json").write_text("{}")  # heareval's own marker
+    tools.ran.clear()
+    config = parse_config({**config_dict(output=str(tmp_path / "out"), grid="fast"), "models": [
+        {"name": "naive", "module": "hearbaseline.naive", "tasks": ["keywords"]}]})
+    evaluate(config, **run)
+    assert tools.ran == ["predictions naive on keywords"]  # validation and embeddings kept
+    assert not (where / "prediction-done.json").exists()  # removed, or heareval would skip
+
+
 def test_runner_rejects_unknown_selection(tmp_path):
     with pytest.raises(ConfigError, match=r"--only-models: \['nope'\]"):
         evaluate(two_model_config(tmp_path), only_models=["nope"], builders={}, execute=FakeTools())
@@ -295,7 +309,8 @@ def test_failed_step_names_model_task_step_and_log(tmp_path):
 
 def test_step_that_writes_no_result_fails(tmp_path):
     step = Step("predictions", "kw", "keywords", [sys.executable, "-c", "pass"],
-                tmp_path / "logs/kw/p.log", tmp_path / "test.predicted-scores.json")
+                tmp_path / "logs/kw/p.log", tmp_path / "state.json", stamp="{}",
+                produces=tmp_path / "test.predicted-scores.json")
     with pytest.raises(StepFailed, match="without writing"):
         run_step(step, run_tool)
     validate = Step("validate", "kw", None, [sys.executable, "-c", "print('Bad!')"],
