@@ -3,9 +3,13 @@
 A hear_mixers checkpoint is a `torch.save` of plain data only (loads with
 `weights_only=True`): {"format": "hear_mixers", "version": 1, "arch": "kwmlp",
 "config": {...nested config dict...}, "state_dict": {...}, "meta": {...}}.
+
+Shipped weights: every file in the weights folder is checked at load against its sha256 in
+`weights/SHA256SUMS` (`sha256sum` format); files anywhere else are not checked.
 """
 
 import dataclasses
+import hashlib
 import pickle
 import re
 import typing
@@ -15,11 +19,71 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from hear_mixers.models.asm import ASM, ASMConfig
 from hear_mixers.models.kwmlp import KWMLP, KWMLPConfig
 
 FORMAT = "hear_mixers"
 VERSION = 1
-ARCHS = {"kwmlp": (KWMLPConfig, KWMLP)}  # arch name -> (config class, model class)
+ARCHS = {"kwmlp": (KWMLPConfig, KWMLP), "asm": (ASMConfig, ASM)}  # arch name -> (config class, model class)
+SUMS_FILE = "SHA256SUMS"  # in the weights folder: "<sha256>  <file name>" per line
+
+
+def weights_dir() -> Path:
+    """`hear_mixers/weights` once installed; the repository's `weights/` in a checkout."""
+    installed = Path(__file__).parent / "weights"
+    return installed if installed.is_dir() else Path(__file__).parent.parent / "weights"
+
+
+def sha256_file(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shipped_sums(folder=None) -> dict:
+    """File name -> sha256 from `SHA256SUMS` in the weights folder; {} when it is missing."""
+    sums = Path(folder or weights_dir()) / SUMS_FILE
+    if not sums.is_file():
+        return {}
+    entries = {}
+    for number, line in enumerate(sums.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2:
+            raise ValueError(
+                f"{sums}, line {number}: expected '<sha256>  <file name>', got {line!r}"
+            )
+        digest, name = parts
+        entries[name.strip().lstrip("*")] = digest.lower()  # "*name": sha256sum's binary mode
+    return entries
+
+
+def is_shipped(path) -> bool:
+    """Whether `path` lies in the weights folder that ships with hear_mixers."""
+    return Path(path).resolve().parent == weights_dir().resolve()
+
+
+def verify_shipped(path) -> None:
+    """Refuse a shipped weight file whose sha256 is not the one in SHA256SUMS."""
+    path = Path(path)
+    if not is_shipped(path):
+        return
+    folder = weights_dir()
+    expected = shipped_sums(folder).get(path.name)
+    actual = sha256_file(path)
+    if expected == actual:
+        return
+    raise ValueError(
+        f"{path}: sha256 check failed for a shipped weight file: expected "
+        f"{expected or f'an entry in {folder / SUMS_FILE} (none found)'}, got {actual}. "
+        "The file is corrupted or was replaced: reinstall hear_mixers (`pip install "
+        "--force-reinstall .` from a checkout) or rebuild the weights (training/recipe_*.sh); "
+        f"after rebuilding or retraining, update the sums: cd {folder} && sha256sum *.pt > "
+        f"{SUMS_FILE}"
+    )
 
 
 def config_to_dict(cfg) -> dict:
@@ -84,6 +148,7 @@ def load_checkpoint(path) -> tuple[nn.Module, dict]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {path}")
+    verify_shipped(path)
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive (torch >= 1.6)
         raise ValueError(f"{path} is not a readable torch checkpoint: not a torch.save zip file")
     try:
@@ -94,7 +159,10 @@ def load_checkpoint(path) -> tuple[nn.Module, dict]:
             f"containers (only weights_only checkpoints are read): {_first_line(e)}"
         ) from None
     except Exception as e:  # truncated zip, not a torch file at all, ...
-        raise ValueError(f"{path} is not a readable torch checkpoint: {_first_line(e)}") from None
+        reason = _first_line(e)
+        if "TorchScript" in str(e):
+            reason = "it is a TorchScript archive (torch.jit.save); save a state dict instead"
+        raise ValueError(f"{path} is not a readable torch checkpoint: {reason}") from None
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: expected a dict checkpoint, got {type(obj).__name__}")
 

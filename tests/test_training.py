@@ -153,3 +153,33 @@ def test_evaluation_reports_every_card_figure(tmp_path):
     for key in ("test_acc_clean", "test_acc_snr10", "test_acc_snr0"):
         assert 0.0 <= r[key] <= 1.0
     assert "noise at 0 dB SNR" in markdown(r)
+
+
+def test_asm_training_run_stores_fbank_statistics_and_feeds_the_ablation(tmp_path, monkeypatch):
+    import sys
+
+    from hear_mixers.checkpoint import load_checkpoint
+    from training import ablation, train
+    from training.evaluate import evaluate
+
+    words, noise = tiny_words(per_word=8), tiny_noise()
+    words.save(tmp_path / "corpus")
+    noise.save(tmp_path / "noise")
+    monkeypatch.setitem(train.RECIPES, "test", TrainConfig(epochs=1, batch_size=32, warmup_epochs=0.5))
+    rows = []
+    for arch in ("asm", "asm_rh"):
+        out = tmp_path / f"{arch}.pt"
+        monkeypatch.setattr(sys, "argv", [
+            "train", "--arch", arch, "--corpus", str(tmp_path / "corpus"), "--noise",
+            str(tmp_path / "noise"), "--recipe", "test", "--max-train-clips", "40", "--out", str(out)])
+        train.main()
+        model, meta = load_checkpoint(out)
+        assert model.cfg.mixer == arch and meta["recipe"]["arch"] == arch
+        assert meta["data"]["clips"]["train"] == 40  # the seeded subset
+        # fbank statistics of these tones, not the no-op defaults
+        assert model.cfg.norm_mean < -1 and model.cfg.norm_std > 1
+        rows.append(ablation.row(out))
+    table = ablation.markdown(rows)
+    assert "| ASM |" in table and "| ASM-RH (both) |" in table and "1 epochs over 40" in table
+    r = evaluate(tmp_path / "asm_rh.pt", words, noise, probe_clips=50)
+    assert set(r["linear_probe_test_acc"]) == {"2", "4", "6"}  # thirds of 6 blocks

@@ -6,7 +6,7 @@
 Test clips are the corpus's held-out voices, each word centred in 1 s, no augmentation.
 Noisy figures mix in held-out noise files (never used in training) at exactly 10 dB and
 0 dB SNR, with a fixed seed. The linear probe fits a logistic regression on token-averaged
-embeddings of depth 4, 8 and 12 from training-voice clips and scores it on the test voices.
+embeddings of a third, two thirds and all of the blocks (KW-MLP: 4, 8, 12) from training-voice clips and scores it on the test voices.
 """
 
 import argparse
@@ -63,9 +63,15 @@ def pooled_embeddings(model, clips: Clips, depths: list[int]) -> list[np.ndarray
     parts = [[] for _ in depths]
     for i in range(0, len(clips), BATCH):
         x = waveforms(clips, np.arange(i, min(i + BATCH, len(clips)))).to(device)
+        x = x[:, : model.window_samples]  # ASM windows are 15600 samples: 25 ms cut at the end
         for part, emb in zip(parts, model.forward_intermediates(x, depths)):
             part.append(emb.mean(1).cpu().numpy())
     return [np.concatenate(p) for p in parts]
+
+
+def probe_depths(depth: int) -> list[int]:
+    """A third, two thirds and all of the blocks: 4, 8, 12 for KW-MLP."""
+    return [depth * k // 3 for k in (1, 2, 3)]
 
 
 def linear_probe(model, train: Clips, test: Clips, depths: list[int], seed: int = 0) -> dict:
@@ -108,7 +114,7 @@ def evaluate(checkpoint: str, words: Clips, noise: Clips, probe_clips: int = 400
         "per_word_clean": {WORDS[k]: float(right[test.labels == k].mean())
                            for k in sorted(set(test.labels))},
         "top_confusions": [{"word": t, "predicted": p, "count": c} for (t, p), c in confusions],
-        "linear_probe_test_acc": linear_probe(model, train, test, [4, 8, 12]),
+        "linear_probe_test_acc": linear_probe(model, train, test, probe_depths(model.cfg.depth)),
         "probe_train_clips": len(train),
     }
 

@@ -1,10 +1,12 @@
-"""Train KW-MLP on a keyword corpus: the synthetic one (`training.corpus`) or a real
-Speech Commands v0.02 folder. The KW-MLP paper's recipe, adapted: AdamW, linear warm-up
+"""Train KW-MLP or an ASM-family encoder (`--arch asm|asm_h|asm_r|asm_rh`, small config)
+on a keyword corpus: the synthetic one (`training.corpus`) or a real Speech Commands v0.02
+folder. The KW-MLP paper's recipe, adapted: AdamW, linear warm-up
 then cosine decay, label smoothing, stochastic depth, SpecAugment, plus waveform
 augmentation with real recorded noise (`training.augment`).
 
     python -m training.train --corpus /tmp/corpus_cpu --noise /tmp/noise_bank \
         --recipe cpu --out weights/kwmlp.pt
+    python -m training.train --arch asm_rh --corpus ... --noise ... --recipe cpu --out weights/asmrh.pt
 
 Writes the checkpoint (config, class list and provenance inside), `<out>.history.json`
 and a training-curve PNG `<out>.curve.png` next to it.
@@ -26,6 +28,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from hear_mixers.checkpoint import save_checkpoint
+from hear_mixers.models.asm import ACTIVATIONS, ASM, MIXERS, make_config
 from hear_mixers.models.kwmlp import KWMLP, KWMLPConfig
 from training.augment import AugmentConfig, augment, noise_segments, place, spec_augment
 from training.data import WORDS, Clips
@@ -46,6 +49,8 @@ class TrainConfig:
 RECIPES = {
     "paper": TrainConfig(),  # KW-MLP paper appendix: 140 epochs on Speech Commands
     "cpu": TrainConfig(epochs=12, warmup_epochs=1.0),  # ~45 min on 2 CPU cores (corpus --size cpu)
+    # the ASM ablation's budget on 2 CPU cores (with --max-train-clips 8000): 24k samples
+    "ablation": TrainConfig(epochs=3, warmup_epochs=0.5),
 }
 
 
@@ -71,14 +76,38 @@ def load_data(args) -> tuple[Clips, Clips]:
     return words, Clips.concat(noises)
 
 
-def train(words: Clips, noise: Clips, cfg: TrainConfig, aug: AugmentConfig, device: str,
-          out: Path) -> tuple[KWMLP, list[dict]]:
+ARCHS = ("kwmlp", *MIXERS)
+STATS_CLIPS = 2000  # training clips whose fbank sets an ASM's normalisation constants
+
+
+def build_model(arch: str, train_set: Clips, seed: int, **asm_options) -> torch.nn.Module:
+    """A fresh model; an ASM gets fbank mean and std from clean training clips."""
+    torch.manual_seed(seed)
+    if arch == "kwmlp":
+        return KWMLP(KWMLPConfig(num_classes=len(WORDS)))
+    cfg = make_config("small", mixer=arch, num_classes=len(WORDS), **asm_options)
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(train_set), min(STATS_CLIPS, len(train_set)), replace=False)
+    with torch.no_grad():
+        fbank = ASM(cfg).frontend.fbank(torch.from_numpy(place(train_set, rows, rng)))
+    stats = dict(norm_mean=round(fbank.mean().item(), 4), norm_std=round(fbank.std().item(), 4))
+    torch.manual_seed(seed)  # the same initial weights whatever the statistics took
+    return ASM(dataclasses.replace(cfg, **stats))
+
+
+def augment_for(arch: str) -> AugmentConfig:
+    """KW-MLP's recipe; an ASM's 128 mel bins get frequency masks scaled from 7 of 40."""
+    return AugmentConfig() if arch == "kwmlp" else AugmentConfig(freq_mask_width=22)
+
+
+def train(model: torch.nn.Module, words: Clips, noise: Clips, cfg: TrainConfig,
+          aug: AugmentConfig, device: str, out: Path) -> tuple[torch.nn.Module, list[dict]]:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator(device).manual_seed(cfg.seed)
     train_set, valid_set = words.subset(words.split == "train"), words.subset(words.split == "valid")
     noise_train = noise.subset(noise.split == "train")
-    model = KWMLP(KWMLPConfig(num_classes=len(WORDS))).to(device)
+    model = model.to(device)
 
     decay = [p for p in model.parameters() if p.ndim >= 2]  # no decay on biases and norms
     rest = [p for p in model.parameters() if p.ndim < 2]
@@ -125,6 +154,16 @@ def train(words: Clips, noise: Clips, cfg: TrainConfig, aug: AugmentConfig, devi
     return model, history
 
 
+def subset_train(words: Clips, count: int, seed: int) -> Clips:
+    """Keep `count` random training clips (seeded) and every valid and test clip."""
+    train_rows = np.flatnonzero(words.split == "train")
+    rng = np.random.default_rng(seed)
+    drop = rng.permutation(train_rows)[count:]
+    keep = np.ones(len(words), bool)
+    keep[drop] = False
+    return words.subset(keep)
+
+
 def plot(history: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -144,13 +183,18 @@ def plot(history: list[dict], path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Train KW-MLP on a keyword corpus.")
+    parser = argparse.ArgumentParser(description="Train KW-MLP or an ASM on a keyword corpus.")
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--corpus", help="Clips folder written by python -m training.corpus")
     data.add_argument("--speech-commands", help="a real Speech Commands v0.02 folder")
     parser.add_argument("--noise", action="append", default=[], help="Clips folder of noise")
     parser.add_argument("--out", required=True, type=Path, help="checkpoint to write")
+    parser.add_argument("--arch", choices=ARCHS, default="kwmlp")
+    parser.add_argument("--stem", choices=("patch", "gmme"), default="patch", help="ASM only")
+    parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default="gelu", help="ASM only")
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="cpu")
+    parser.add_argument("--max-train-clips", type=int,
+                        help="train on a seeded random subset of this many training clips")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--seed", type=int, help="override the recipe's seed")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -159,16 +203,21 @@ def main() -> None:
     cfg = RECIPES[args.recipe]
     overrides = {"epochs": args.epochs, "seed": args.seed}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
-    aug = AugmentConfig()
+    aug = augment_for(args.arch)
     words, noise = load_data(args)
+    if args.max_train_clips:
+        words = subset_train(words, args.max_train_clips, cfg.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    model, history = train(words, noise, cfg, aug, args.device, args.out)
+    asm_options = {} if args.arch == "kwmlp" else {"stem": args.stem, "activation": args.activation}
+    model = build_model(args.arch, words.subset(words.split == "train"), cfg.seed, **asm_options)
+    model, history = train(model, words, noise, cfg, aug, args.device, args.out)
     test_set = words.subset(words.split == "test")
     test_acc = accuracy(model, test_set)
     plot(history, args.out.with_suffix(".curve.png"))
     save_checkpoint(
         model.cpu(), args.out, trained=True, classes=list(WORDS),
-        recipe={"command": " ".join(sys.argv), "recipe": args.recipe,
+        recipe={"command": " ".join(sys.argv), "recipe": args.recipe, "arch": args.arch,
+                "max_train_clips": args.max_train_clips,
                 "train": dataclasses.asdict(cfg), "augment": dataclasses.asdict(aug)},
         data={"corpus": str(args.corpus or args.speech_commands),
               "clips": {s: int((words.split == s).sum()) for s in ("train", "valid", "test")},

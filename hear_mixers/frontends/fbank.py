@@ -1,0 +1,110 @@
+"""Kaldi-style log mel filterbank (the AST / ASM frontend), batched, on the audio's device.
+
+Matches `torchaudio.compliance.kaldi.fbank(wav - wav.mean(), htk_compat=True,
+use_energy=False, window_type="hanning", num_mel_bins=128, dither=0.0, frame_shift=10,
+frame_length=25, preemphasis_coefficient=0.97, snip_edges=True, low_freq=20)` clip by clip,
+which itself follows Kaldi's compute-fbank-feats. Kaldi's per-frame steps (remove the
+frame's DC offset, pre-emphasis with the first sample repeated, symmetric Hann window, zero
+padding to 512, real DFT) are all linear in the frame, so they are folded into one
+(400 -> 2 x 257) matrix, precomputed in float64 and kept as a buffer: a frame's spectrum is
+one matmul. nnAudio's STFT cannot be used here: it windows the raw frame, with no DC removal
+or pre-emphasis inside the frame.
+
+Frames are not centred (snip_edges): frame k covers samples [160 k, 160 k + 400), so N
+samples give 1 + (N - 400) // 160 frames.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+_EPS = torch.finfo(torch.float32).eps  # Kaldi's floor before the log
+
+
+@dataclass(frozen=True)
+class FbankConfig:
+    sample_rate: int = 16000  # Hz; audio must already be at this rate
+    num_mel_bins: int = 128
+    frame_length: int = 400  # samples (25 ms)
+    frame_shift: int = 160  # samples (10 ms)
+    n_fft: int = 512  # frame_length rounded up to a power of two
+    preemphasis: float = 0.97
+    low_freq: float = 20.0  # Hz, lower edge of the first mel triangle
+    high_freq: float = 0.0  # Hz; <= 0 means Nyquist + high_freq (Kaldi's convention)
+
+
+def _mel(f):
+    return 1127.0 * torch.log1p(f / 700.0)  # Kaldi's (HTK) mel scale
+
+
+def kaldi_mel_banks(cfg: FbankConfig) -> torch.Tensor:
+    """(num_mel_bins, n_fft // 2 + 1) triangular weights in Kaldi's mel domain, float64;
+    the Nyquist column is zero (Kaldi drops that bin)."""
+    nyquist = cfg.sample_rate / 2
+    high = cfg.high_freq if cfg.high_freq > 0 else nyquist + cfg.high_freq
+    if not 0 <= cfg.low_freq < high <= nyquist:
+        raise ValueError(f"need 0 <= low_freq < high_freq <= {nyquist}, got {cfg}")
+    low_mel, high_mel = _mel(torch.tensor(cfg.low_freq, dtype=torch.float64)), _mel(
+        torch.tensor(high, dtype=torch.float64)
+    )
+    delta = (high_mel - low_mel) / (cfg.num_mel_bins + 1)
+    edges = low_mel + delta * torch.arange(cfg.num_mel_bins + 2, dtype=torch.float64)
+    left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]  # (M, 1)
+    bins = torch.arange(cfg.n_fft // 2, dtype=torch.float64) * cfg.sample_rate / cfg.n_fft
+    mel = _mel(bins)[None]  # (1, n_fft // 2)
+    up, down = (mel - left) / (centre - left), (right - mel) / (right - centre)
+    weights = torch.clamp(torch.minimum(up, down), min=0.0)  # (M, n_fft // 2)
+    return torch.cat([weights, weights.new_zeros(cfg.num_mel_bins, 1)], dim=1)
+
+
+def frame_to_spectrum(cfg: FbankConfig) -> torch.Tensor:
+    """(2 * (n_fft // 2 + 1), frame_length) float64: DC removal, pre-emphasis, Hann window
+    and real DFT of one frame, as one matrix (rows: real parts, then imaginary parts)."""
+    n = cfg.frame_length
+    eye = torch.eye(n, dtype=torch.float64)
+    dc = eye - torch.full((n, n), 1.0 / n, dtype=torch.float64)  # x - mean(x)
+    prev = torch.diag(torch.ones(n - 1, dtype=torch.float64), -1)  # x[i - 1]
+    prev[0, 0] = 1.0  # Kaldi repeats the first sample
+    pre = eye - cfg.preemphasis * prev
+    i = torch.arange(n, dtype=torch.float64)
+    hann = 0.5 - 0.5 * torch.cos(2 * math.pi * i / (n - 1))  # Kaldi's symmetric "hanning"
+    k = torch.arange(cfg.n_fft // 2 + 1, dtype=torch.float64)[:, None]
+    angle = 2 * math.pi * k * i[None] / cfg.n_fft  # zero padding to n_fft: only n columns
+    dft = torch.cat([torch.cos(angle), -torch.sin(angle)])  # (2 * bins, n)
+    return dft @ torch.diag(hann) @ pre @ dc
+
+
+class KaldiFbank(nn.Module):
+    """(n, samples) float waveforms -> (n, frames, num_mel_bins) log mel energies.
+
+    Each clip's waveform mean is subtracted first (as AST does before kaldi.fbank). The
+    matrices are buffers (non-persistent: rebuilt from the config) in float32; the log
+    spectrum is computed in float32 even under autocast.
+    """
+
+    def __init__(self, cfg: FbankConfig = FbankConfig()):
+        super().__init__()
+        if cfg.n_fft < cfg.frame_length:
+            raise ValueError(f"n_fft {cfg.n_fft} is shorter than frame_length {cfg.frame_length}")
+        self.cfg = cfg
+        self.register_buffer("spectrum", frame_to_spectrum(cfg).float().T, persistent=False)
+        self.register_buffer("mel", kaldi_mel_banks(cfg).float().T, persistent=False)
+
+    def num_frames(self, num_samples: int) -> int:
+        return 1 + (num_samples - self.cfg.frame_length) // self.cfg.frame_shift
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        if audio.shape[-1] < self.cfg.frame_length:
+            raise ValueError(
+                f"fbank needs at least {self.cfg.frame_length} samples, got {audio.shape[-1]}"
+            )
+        with torch.autocast(audio.device.type, enabled=False):
+            audio = audio.float()
+            audio = audio - audio.mean(dim=-1, keepdim=True)  # (n, N)
+            frames = audio.unfold(-1, self.cfg.frame_length, self.cfg.frame_shift)  # (n, T, 400)
+            # one contiguous copy: matmul on the strided view runs as a slow per-clip bmm
+            re, im = (frames.contiguous() @ self.spectrum).chunk(2, dim=-1)  # 2 x (n, T, 257)
+            power = re.square() + im.square()
+            return torch.log(torch.clamp(power @ self.mel, min=_EPS))  # (n, T, mel bins)

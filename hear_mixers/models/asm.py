@@ -1,0 +1,384 @@
+"""The Audio Spectrogram Mixer family: ASM (Ji et al., "ASM: Audio Spectrogram Mixer"),
+ASM-RH (Roll-Time and Hermit-FFT mixing, "Mixer is more than just a model") and the paper's
+ablations ASM-H and ASM-R, with the GMME gated mini-patch extractor (He et al.) as an
+optional stem. One encoder class; `mixer` picks the block. No public code exists for any of
+them: every open choice is decided here and listed in docs/asm_decisions.md.
+
+    waveform -> Kaldi fbank (n, 128 mel, frames) -> normalise -> [GMME] -> 16 x 16 patches
+    -> tokens (n, T' * F', dim), time-major -> `depth` mixer blocks -> LayerNorm
+    -> mean over tokens -> Linear (classifier);  embeddings: mean over F' per time column.
+"""
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hear_mixers.frontends.fbank import FbankConfig, KaldiFbank
+
+MIXERS = {  # name -> (token mixing uses the Hermit FFT, channel mixing uses the RollBlock)
+    "asm": (False, False),
+    "asm_h": (True, False),
+    "asm_r": (False, True),
+    "asm_rh": (True, True),
+}
+GRAY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma: ASM's RGB -> grayscale input projection
+
+
+@dataclass(frozen=True)
+class ASMConfig:
+    frontend: FbankConfig = field(default_factory=FbankConfig)
+    input_frames: int = 96  # fbank frames in (0.975 s: a window); longer input is cut, shorter padded
+    norm_mean: float = 0.0  # fbank normalisation (x - mean) / (2 * std), from the training data
+    norm_std: float = 0.5  # (defaults are a no-op; trained checkpoints carry their own)
+    stem: str = "patch"  # "patch" or "gmme" (GMME first: 2x frequency, 1/2 time)
+    gmme_kernel: int = 32  # GMME's K
+    gmme_channels: int = 8  # GMME's C
+    patch: int = 16  # square patches
+    fstride: int = 16  # patch stride along frequency
+    tstride: int = 8  # patch stride along time: the embedding hop (80 ms here)
+    dim: int = 96  # token width = timestamp embedding size
+    depth: int = 6  # mixer blocks
+    token_hidden: int = 176  # hidden width of the token MLP (along tokens)
+    channel_hidden: int = 384  # hidden width of the channel MLP (along channels)
+    mixer: str = "asm_rh"  # one of MIXERS
+    activation: str = "gelu"  # "gelu", "mish", "swish" or "acon_c"
+    roll_groups: int = 16  # RollBlock C
+    roll_rows: int = 4  # RollBlock C_a
+    drop_path: float = 0.1  # per-sample stochastic depth rate of every residual branch
+    num_classes: int = 35
+
+    def __post_init__(self):
+        if self.mixer not in MIXERS:
+            raise ValueError(f"mixer must be one of {sorted(MIXERS)}, got {self.mixer!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if self.stem not in ("patch", "gmme"):
+            raise ValueError(f"stem must be 'patch' or 'gmme', got {self.stem!r}")
+        if self.stem == "gmme" and self.input_frames % 2:
+            raise ValueError(f"the GMME stem halves time: input_frames must be even, got {self.input_frames}")
+        height, width = self.grid_input
+        if min(height, width) < self.patch:
+            raise ValueError(f"input {height} x {width} is smaller than one {self.patch}-patch")
+        if MIXERS[self.mixer][1]:
+            n, c, ca = self.num_tokens, self.roll_groups, self.roll_rows
+            if n % ca or (self.dim * ca) % c:
+                raise ValueError(
+                    f"RollBlock reshapes (tokens {n}, dim {self.dim}) to ({c}, {n}//{ca}, "
+                    f"{self.dim}*{ca}//{c}): tokens must divide by {ca} and dim*{ca} by {c}"
+                )
+
+    @property
+    def grid_input(self) -> tuple[int, int]:
+        """(frequency, time) size of the spectrogram the patches are cut from."""
+        mel, frames = self.frontend.num_mel_bins, self.input_frames
+        return (2 * mel, frames // 2) if self.stem == "gmme" else (mel, frames)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(F', T'): patches along frequency and along time."""
+        height, width = self.grid_input
+        return (height - self.patch) // self.fstride + 1, (width - self.patch) // self.tstride + 1
+
+    @property
+    def used_frames(self) -> int:
+        """Fbank frames that some patch covers (input_frames minus the stride remainder)."""
+        scale = 2 if self.stem == "gmme" else 1
+        return scale * (self.patch + (self.grid[1] - 1) * self.tstride)
+
+    @property
+    def num_tokens(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    @property
+    def num_frames(self) -> int:
+        """Embedding frames per window: the time columns T' (read by the HEAR API)."""
+        return self.grid[1]
+
+
+# ---------------------------------------------------------------- activations and stems
+
+
+class AconC(nn.Module):
+    """Acon-C (Ma et al. 2021): (p1 - p2) x sigmoid(beta (p1 - p2) x) + p2 x, learnable per
+    feature of the last axis. Starts as Swish (p1 = 1, p2 = 0, beta = 1)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.p1 = nn.Parameter(torch.ones(width))
+        self.p2 = nn.Parameter(torch.zeros(width))
+        self.beta = nn.Parameter(torch.ones(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dp = (self.p1 - self.p2) * x
+        return dp * torch.sigmoid(self.beta * dp) + self.p2 * x
+
+
+ACTIVATIONS = {
+    "gelu": lambda width: nn.GELU(),
+    "mish": lambda width: nn.Mish(),
+    "swish": lambda width: nn.SiLU(),
+    "acon_c": AconC,
+}
+
+
+def rgb_to_gray_patch_weights(weight: torch.Tensor) -> torch.Tensor:
+    """ASM's input projection: a 3-channel (RGB, e.g. ImageNet) patch embedding weight
+    (dim, 3, p, p) -> the one-channel weight (dim, 1, p, p) for a spectrogram, combined with
+    luma coefficients instead of AST's plain sum over channels. Trained from scratch (as
+    here) the projection is an ordinary one-channel convolution."""
+    if weight.ndim != 4 or weight.shape[1] != 3:
+        raise ValueError(f"expected an RGB patch weight (dim, 3, p, p), got {tuple(weight.shape)}")
+    gray = weight.new_tensor(GRAY)
+    return (weight * gray[None, :, None, None]).sum(dim=1, keepdim=True)
+
+
+class GMME(nn.Module):
+    """Gated multi mini-patch extractor: (n, f, t) -> (n, 2f, t/2) with stride s = 2.
+
+    Three strided convolutions, each followed by a per-channel PReLU: a frequency branch with
+    a [k, 2s] kernel (k along frequency), a time branch [2s, k] (k along time), each with C
+    channels, and a global branch [2s, 2s] with C/2. Padding keeps f/s x t/s. Gates G =
+    sigmoid(G_t) sigmoid(G_f) and features M = PReLU(M_t M_f) from the channel halves; a
+    pointwise conv maps Z_g + G M (C/2 channels) to 2s channels, stacked along frequency.
+    """
+
+    def __init__(self, kernel: int = 32, channels: int = 8, stride: int = 2):
+        super().__init__()
+        k, c, s = kernel, channels, stride
+        if c % 4 or (k - s) % 2:
+            raise ValueError(f"GMME needs channels divisible by 4 and kernel - stride even, got {k}, {c}")
+        self.stride = s
+        self.freq = nn.Conv2d(1, c, (k, 2 * s), stride=s, padding=((k - s) // 2, s // 2))
+        self.time = nn.Conv2d(1, c, (2 * s, k), stride=s, padding=(s // 2, (k - s) // 2))
+        self.glob = nn.Conv2d(1, c // 2, 2 * s, stride=s, padding=s // 2)
+        self.act_f, self.act_t, self.act_g = nn.PReLU(c), nn.PReLU(c), nn.PReLU(c // 2)
+        self.act_m = nn.PReLU(c // 2)
+        self.point = nn.Conv2d(c // 2, 2 * s, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, f, t = x.shape
+        x = x[:, None]  # (n, 1, f, t)
+        z_f = self.act_f(self.freq(x))  # (n, C, f/s, t/s)
+        z_t = self.act_t(self.time(x))  # (n, C, f/s, t/s)
+        z_g = self.act_g(self.glob(x))  # (n, C/2, f/s, t/s)
+        g_f, m_f = z_f.chunk(2, dim=1)
+        g_t, m_t = z_t.chunk(2, dim=1)
+        gated = torch.sigmoid(g_t) * torch.sigmoid(g_f) * self.act_m(m_t * m_f)
+        out = self.point(z_g + gated)  # (n, 2s, f/s, t/s)
+        return out.reshape(n, 2 * f, t // self.stride)  # channels stacked along frequency
+
+
+# ---------------------------------------------------------------- mixing
+
+
+def roll_block(x: torch.Tensor, alpha: int, depth: int, groups: int = 16, rows: int = 4,
+               inverse: bool = False) -> torch.Tensor:
+    """RollBlock (ASM-RH Algorithm 1) of block `alpha` (0-based) of `depth`.
+
+    (n, H, W) -> view (n, C, H // C_a, W * C_a // C); four groups of g = int(C / (1 + alpha))
+    of the C slices roll by +step, -step along the last axis and +step, -step along the one
+    before, step = depth - alpha; the rest stay. Rolled-out values re-enter at the other end,
+    so it is a permutation (`inverse=True` undoes it).
+    """
+    n, height, width = x.shape
+    feat = x.reshape(n, groups, height // rows, width * rows // groups)
+    g, step = int(groups / (1 + alpha)), depth - alpha
+    step = -step if inverse else step
+    parts, moves = [], [(step, 3), (-step, 3), (step, 2), (-step, 2)]
+    for i, (shift, dim) in enumerate(moves):
+        part = feat[:, i * g : (i + 1) * g]
+        parts.append(torch.roll(part, shift, dims=dim) if part.shape[1] else part)
+    parts.append(feat[:, 4 * g :])  # not rolled (empty when 4 g >= C)
+    return torch.cat(parts, dim=1).reshape(n, height, width)
+
+
+class Mlp(nn.Module):
+    def __init__(self, width: int, hidden: int, activation: str):
+        super().__init__()
+        self.fc1 = nn.Linear(width, hidden)
+        self.act = ACTIVATIONS[activation](hidden)
+        self.fc2 = nn.Linear(hidden, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (..., width) -> (..., width)
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class TokenMixing(nn.Module):
+    """MLP-Mixer token mixing, or with `hermit` ASM-RH's Hermit-Frequency-mixing: hfft along
+    the channel axis before the first transpose and irfft after the second, both with n = dim
+    (real in, real out, same shape) and orthonormal scaling."""
+
+    def __init__(self, dim: int, num_tokens: int, hidden: int, activation: str, hermit: bool):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.mlp = Mlp(num_tokens, hidden, activation)
+        self.hermit = hermit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (n, N, D) -> (n, N, D)
+        y = self.norm(x)
+        if self.hermit:
+            y = torch.fft.hfft(y.float(), n=y.shape[-1], dim=-1, norm="ortho").to(x.dtype)
+        y = self.mlp(y.transpose(1, 2)).transpose(1, 2)  # mix along tokens
+        if self.hermit:
+            y = torch.fft.irfft(y.float(), n=y.shape[-1], dim=-1, norm="ortho").to(x.dtype)
+        return y
+
+
+class ChannelMixing(nn.Module):
+    """MLP-Mixer channel mixing, or with `roll` ASM-RH's Roll-Time-mixing (LayerNorm ->
+    RollBlock -> feed-forward)."""
+
+    def __init__(self, dim: int, hidden: int, activation: str, roll: Optional[dict]):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.roll = roll  # roll_block keyword arguments, or None
+        self.mlp = Mlp(dim, hidden, activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (n, N, D) -> (n, N, D)
+        y = self.norm(x)
+        if self.roll is not None:
+            y = roll_block(y, **self.roll)
+        return self.mlp(y)
+
+
+class MixerBlock(nn.Module):
+    """Pre-norm residual block: x + token/frequency mixing, then + channel/time mixing."""
+
+    def __init__(self, cfg: ASMConfig, index: int):
+        super().__init__()
+        hermit, roll = MIXERS[cfg.mixer]
+        roll_args = dict(alpha=index, depth=cfg.depth, groups=cfg.roll_groups, rows=cfg.roll_rows)
+        self.token = TokenMixing(cfg.dim, cfg.num_tokens, cfg.token_hidden, cfg.activation, hermit)
+        self.channel = ChannelMixing(cfg.dim, cfg.channel_hidden, cfg.activation,
+                                     roll_args if roll else None)
+        self.drop_path = cfg.drop_path
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self._drop(self.token(x))
+        return x + self._drop(self.channel(x))
+
+    def _drop(self, y: torch.Tensor) -> torch.Tensor:
+        """Per-sample stochastic depth of a residual branch, rescaled (training only)."""
+        if not self.training or self.drop_path == 0.0:
+            return y
+        keep = 1.0 - self.drop_path
+        mask = torch.rand(y.shape[0], 1, 1, device=y.device) < keep
+        return y * mask / keep
+
+
+# ---------------------------------------------------------------- the encoder
+
+
+class ASMFrontend(nn.Module):
+    """(n, samples) -> (n, mel, input_frames): Kaldi fbank, cut or zero-padded (after
+    normalisation, i.e. padded with the training mean) to `input_frames`, normalised."""
+
+    def __init__(self, cfg: ASMConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.fbank = KaldiFbank(cfg.frontend)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        x = self.fbank(audio)  # (n, frames, mel)
+        x = (x - self.cfg.norm_mean) / (2 * self.cfg.norm_std)
+        frames = self.cfg.input_frames
+        x = x[:, :frames] if x.shape[1] >= frames else F.pad(x, (0, 0, 0, frames - x.shape[1]))
+        return x.transpose(1, 2)  # (n, mel, frames), like the MFCC frontend
+
+
+class ASM(nn.Module):
+    """Waveform windows -> fbank -> patches -> mixer blocks -> logits (see module doc)."""
+
+    arch = "asm"
+
+    def __init__(self, cfg: ASMConfig = ASMConfig()):
+        super().__init__()
+        self.cfg = cfg
+        self.frontend = ASMFrontend(cfg)
+        self.gmme = GMME(cfg.gmme_kernel, cfg.gmme_channels) if cfg.stem == "gmme" else None
+        self.patch_embed = nn.Conv2d(1, cfg.dim, cfg.patch, stride=(cfg.fstride, cfg.tstride))
+        self.blocks = nn.ModuleList(MixerBlock(cfg, i) for i in range(cfg.depth))
+        self.norm = nn.LayerNorm(cfg.dim)
+        self.head = nn.Linear(cfg.dim, cfg.num_classes)
+
+    # Window geometry read by the API (as KWMLP): time column j of a window covers fbank
+    # frames [j * s, j * s + span) with s = tstride (x2 after GMME).
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.frontend.sample_rate
+
+    @property
+    def _time_scale(self) -> int:
+        return 2 if self.cfg.stem == "gmme" else 1  # fbank frames per grid column
+
+    @property
+    def frame_hop(self) -> int:
+        return self.cfg.tstride * self._time_scale * self.cfg.frontend.frame_shift
+
+    @property
+    def frame_length(self) -> int:
+        fb = self.cfg.frontend
+        return (self.cfg.patch * self._time_scale - 1) * fb.frame_shift + fb.frame_length
+
+    @property
+    def window_samples(self) -> int:
+        fb = self.cfg.frontend
+        return (self.cfg.used_frames - 1) * fb.frame_shift + fb.frame_length  # 15600
+
+    @property
+    def embed_dim(self) -> int:
+        return self.cfg.dim
+
+    def patchify(self, feats: torch.Tensor) -> torch.Tensor:
+        """(n, mel, frames) features -> (n, T' * F', dim) tokens, time-major."""
+        x = self.gmme(feats) if self.gmme is not None else feats  # (n, F, T)
+        x = self.patch_embed(x[:, None])  # (n, dim, F', T')
+        return x.permute(0, 3, 2, 1).flatten(1, 2)  # (n, T' * F', dim): token = t * F' + f
+
+    def columns(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, T' * F', dim) -> (n, T', dim): mean over the frequency patches of each column."""
+        f_patches, t_patches = self.cfg.grid
+        return x.view(x.shape[0], t_patches, f_patches, -1).mean(dim=2)
+
+    def forward_intermediates(self, audio: torch.Tensor, depths: list[int]) -> list[torch.Tensor]:
+        """(n, window_samples) -> one (n, T', dim) tensor per requested depth (block outputs,
+        averaged over frequency patches; the last depth passes the trained final LayerNorm
+        first). Blocks after max(depths) are not run."""
+        if audio.shape[-1] != self.window_samples:
+            raise ValueError(f"ASM takes windows of {self.window_samples} samples, got {audio.shape[-1]}")
+        x = self.patchify(self.frontend(audio))
+        out = {}
+        for d, block in enumerate(self.blocks[: max(depths)], start=1):
+            x = block(x)
+            if d in depths:
+                out[d] = self.columns(self.norm(x) if d == self.cfg.depth else x)
+        return [out[d] for d in depths]
+
+    def classify(self, feats: torch.Tensor) -> torch.Tensor:
+        """(n, mel, input_frames) normalised features -> (n, num_classes) logits."""
+        x = self.patchify(feats)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.norm(x).mean(dim=1))
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.frontend(audio))
+
+
+# The configs of the docs and tests. "base" is the paper's (ASM-RH paper: 12 blocks over
+# [batch, 600, 768]; 128 x 512 input at stride 10 -> 12 x 50 patches; Mixer-B/16 hidden
+# sizes 384 and 3072). "small" is the shipped one (the dataclass defaults).
+CONFIGS = {
+    "base": dict(input_frames=512, fstride=10, tstride=10, dim=768, depth=12,
+                 token_hidden=384, channel_hidden=3072),
+    "small": dict(),
+}
+
+
+def make_config(name: str = "small", **overrides) -> ASMConfig:
+    if name not in CONFIGS:
+        raise ValueError(f"unknown ASM config {name!r}; known: {sorted(CONFIGS)}")
+    return ASMConfig(**{**CONFIGS[name], **overrides})

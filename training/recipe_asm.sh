@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The ASM ablation (ASM, ASM-H, ASM-R, ASM-RH; small config, same data, budget and seed) and
+# the shipped weights/asm.pt and weights/asmrh.pt, on a CPU. Needs the corpus and noise bank
+# of training/recipe_cpu.sh in $DATA (default /tmp/hear_mixers_data). Run from the repository
+# root in the environment of tools/setup_venv.sh with the [train] extra.
+# Budget: 3 epochs over 8,000 random training clips (seed 0), chosen to fit 2 CPU cores.
+set -euo pipefail
+data=${DATA:-/tmp/hear_mixers_data}
+out=${OUT:-$data/ablation}
+export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$(pwd)
+mkdir -p "$out"
+SECONDS=0
+for arch in asm asm_h asm_r asm_rh; do
+    python -m training.train --arch "$arch" --corpus "$data/corpus" --noise "$data/noise" \
+        --recipe ablation --max-train-clips 8000 --seed 0 --out "$out/$arch.pt"
+    echo "$arch trained after $((SECONDS / 60)) min"
+done
+python -m training.ablation "$out"/asm.pt "$out"/asm_h.pt "$out"/asm_r.pt "$out"/asm_rh.pt \
+    --markdown weights/asm_ablation.md
+cp "$out/asm.pt" weights/asm.pt
+cp "$out/asm_rh.pt" weights/asmrh.pt
+(cd weights && sha256sum *.pt > SHA256SUMS)  # shipped files are checked against it at load
+for name in asm asmrh; do
+    python -m training.evaluate "weights/$name.pt" --corpus "$data/corpus" --noise "$data/noise" \
+        --json "weights/$name.eval.json"
+done
+echo "recipe done in $((SECONDS / 60)) min"
