@@ -34,16 +34,22 @@ setup(
     packages=["hear_mixers", "hear_mixers.frontends", "hear_mixers.models", "hear_mixers.weights"],
     # the top-level weights/ folder installs as hear_mixers/weights
     package_dir={"hear_mixers.weights": "weights"},
-    package_data={"hear_mixers.weights": ["*.pt", "*.md", "*.json"]},
+    package_data={"hear_mixers.weights": ["*.pt", "*.md", "*.json", "SHA256SUMS"]},
     install_requires=[
         "torch>=2.1",  # install torch==2.13.0 first where a CPU build is wanted (see README)
-        "nnAudio>=0.3.4",  # 0.3.4: MFCC in nnAudio.features, verbose=False honoured
+        "nnAudio>=0.3.4",  # the MFCC frontend's mel basis (nnAudio.utils.get_mel), as kwmlp used
         "numpy",
+        # the hear-mixers command line: reading audio files, resampling, progress
+        "soundfile",
+        "soxr",  # python-soxr; torchaudio is not used (no CPU-only build next to torch here)
+        "tqdm",
     ],
     extras_require={
-        "test": ["pytest", "librosa>=0.10"],
+        # librosa and kaldi-native-fbank (Kaldi's C++ fbank): references for the frontends
+        "test": ["pytest", "librosa>=0.10", "hypothesis", "kaldi-native-fbank"],
         "eval": EVAL_REQUIRES,
         # training/ (run from a checkout, not installed): corpus, augmentation, plots, probes
         "train": ["numpy", "scipy", "soxr", "soundfile", "tqdm", "matplotlib", "scikit-learn"],
     },
+    entry_points={"console_scripts": ["hear-mixers=hear_mixers.cli:main"]},
 )

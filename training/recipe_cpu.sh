@@ -13,6 +13,7 @@ python -m training.noise "$data/noise"
 echo "data ready after $((SECONDS / 60)) min"
 python -m training.train --corpus "$data/corpus" --noise "$data/noise" --recipe cpu --out weights/kwmlp.pt
 echo "trained after $((SECONDS / 60)) min"
+(cd weights && sha256sum *.pt > SHA256SUMS)  # shipped files are checked against it at load
 python -m training.evaluate weights/kwmlp.pt --corpus "$data/corpus" --noise "$data/noise" \
     --json weights/kwmlp.eval.json
 echo "recipe done in $((SECONDS / 60)) min"
