@@ -1,0 +1,213 @@
+"""Floating-point operations of each encoder + frontend, counted analytically, and device peaks.
+
+    python -m benchmarks.flops          # per-model table, checked against FlopCounterMode
+
+Conventions: a multiply-add is 2 FLOPs (as torch.utils.flop_counter counts matmuls); bias adds,
+products and residuals 1 per element; LayerNorm and GELU cost ELEMENTWISE_FLOPS per element
+(a small term here); a real FFT of length N costs 2.5 N log2 N (the usual radix-2 estimate,
+half of a complex FFT's 5 N log2 N). FlopCounterMode counts matmuls and convolutions only,
+so the check compares it with the matmul part of the analytic count.
+"""
+
+import argparse
+import copy
+import math
+import re
+from pathlib import Path
+
+import torch
+
+ELEMENTWISE_FLOPS = {"layer_norm": 8, "gelu": 8, "log": 1}  # per element (estimates)
+
+# Dense peak TFLOP/s by precision. Source: NVIDIA H100 Tensor Core GPU datasheet (SXM5 and
+# PCIe columns; sparse figures are twice these) and NVIDIA H200 datasheet (SXM, same compute
+# as H100 SXM5). Matched against torch.cuda.get_device_name() by `pattern`.
+GPU_PEAK_TFLOPS = [
+    # (pattern, name, {precision: dense TFLOP/s})
+    (r"H100.*PCIe", "H100 PCIe", {"fp32": 51, "tf32": 378, "bf16": 756, "fp16": 756}),
+    (r"H100", "H100 SXM5", {"fp32": 67, "tf32": 495, "bf16": 989, "fp16": 989}),
+    (r"H200", "H200 SXM", {"fp32": 67, "tf32": 495, "bf16": 989, "fp16": 989}),
+]
+
+
+def rfft_flops(n: int) -> float:
+    return 2.5 * n * math.log2(n)
+
+
+def kwmlp_window_flops(cfg, max_depth: int, final_norm: bool) -> dict:
+    """FLOPs of one KW-MLP window (frontend + stem + `max_depth` blocks), split in parts;
+    `matmul` is the share FlopCounterMode sees (mel, DCT, stem, block matmuls)."""
+    fe = cfg.frontend
+    t, d, h = cfg.num_frames, cfg.dim, cfg.dim * cfg.ff_mult  # 98, 64, 256
+    c, bins = h // 2, fe.n_fft // 2 + 1  # 128, 241
+    ln, gelu = ELEMENTWISE_FLOPS["layer_norm"], ELEMENTWISE_FLOPS["gelu"]
+    mel_dct = 2 * t * bins * fe.n_mels + 2 * t * fe.n_mels * fe.n_mfcc
+    frontend = (
+        t * fe.n_fft  # window
+        + t * rfft_flops(fe.n_fft)  # one real FFT per frame
+        + 3 * t * bins  # re^2 + im^2
+        + mel_dct
+        + t * fe.n_mels * (2 + ELEMENTWISE_FLOPS["log"] + 2)  # clamp, log10, x10, max, floor
+    )
+    stem = 2 * t * fe.n_mfcc * d + t * d
+    block_mm = 2 * t * d * h + 2 * t * t * c + 2 * t * c * d  # proj_in, time mixing, proj_out
+    block = (
+        block_mm
+        + t * h * (1 + gelu)  # bias, GELU
+        + t * c * (ln + 1 + 1)  # gate LayerNorm, time-mixing bias, res * gate
+        + t * d * (1 + ln + 1)  # bias, LayerNorm, residual
+    )
+    parts = {
+        "frontend": frontend,
+        "stem": stem,
+        "blocks": max_depth * block,
+        "final_norm": t * d * ln if final_norm else 0,
+    }
+    parts["total"] = sum(parts.values())
+    parts["matmul"] = mel_dct + 2 * t * fe.n_mfcc * d + max_depth * block_mm
+    return parts
+
+
+def naive_frame_flops(n_fft: int = 4096, n_mels: int = 256, dim: int = 4096) -> dict:
+    """FLOPs of one hearbaseline.naive frame: window, rfft, power, mel, log, projection."""
+    bins = n_fft // 2 + 1
+    matmul = 2 * bins * n_mels + 2 * n_mels * dim
+    total = n_fft + rfft_flops(n_fft) + 3 * bins + matmul + 2 * n_mels
+    return {"total": total, "matmul": matmul}
+
+
+def embedder_window_flops(model) -> dict:
+    """Per-window FLOPs of a hear_mixers Embedder: analytic for KW-MLP, else the matmul
+    count of FlopCounterMode on one window (marked 'measured')."""
+    enc, depths = model.encoder, model.depths
+    if getattr(enc, "arch", None) == "kwmlp":
+        parts = kwmlp_window_flops(enc.cfg, max(depths), enc.cfg.depth in depths)
+        return {**parts, "source": "analytic"}
+    matmul = measured_window_flops(enc, depths)
+    return {"total": matmul, "matmul": matmul, "source": "measured (matmuls only)"}
+
+
+def measured_window_flops(encoder, depths, n: int = 2) -> float:
+    """Matmul/conv FLOPs per window counted by torch's FlopCounterMode (no grad)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    param = next(encoder.parameters())
+    windows = torch.zeros(n, encoder.window_samples, device=param.device)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        encoder.forward_intermediates(windows, depths)
+    return counter.get_total_flops() / n
+
+
+# ---------------------------------------------------------------------------- device peaks
+
+
+def gpu_peak(device_name: str, precision: str):
+    """(matched name, dense TFLOP/s) for a CUDA device name, or (None, None)."""
+    for pattern, name, peaks in GPU_PEAK_TFLOPS:
+        if re.search(pattern, device_name):
+            return name, peaks.get(precision)
+    return None, None
+
+
+def cpu_peak_gflops(cores: int):
+    """Estimated FP32 peak of `cores` CPU cores: cores x clock x FLOP/cycle, read from
+    /proc/cpuinfo (clock as reported: under a hypervisor this is the nominal TSC clock).
+    FLOP/cycle = SIMD lanes x 2 (FMA) x 2 FMA pipes; AMD Zen 4 (family 25) runs AVX-512 on
+    256-bit units, so it counts 8 lanes. Returns (GFLOP/s, how) or (None, why not)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        mhz = float(re.search(r"cpu MHz\s*:\s*([\d.]+)", info).group(1))
+        flags = re.search(r"flags\s*:(.*)", info).group(1).split()
+        vendor = re.search(r"vendor_id\s*:\s*(\S+)", info).group(1)
+        family = int(re.search(r"cpu family\s*:\s*(\d+)", info).group(1))
+    except (OSError, AttributeError, ValueError):
+        return None, "unknown (no /proc/cpuinfo clock or flags)"
+    if "fma" not in flags:
+        return None, "unknown (no FMA)"
+    lanes = 16 if "avx512f" in flags else 8
+    if vendor == "AuthenticAMD" and family <= 25:
+        lanes = 8  # Zen 2-4: 256-bit FMA datapath
+    per_cycle = lanes * 2 * 2
+    how = f"{cores} cores x {mhz / 1000:.2f} GHz x {per_cycle} FP32 FLOP/cycle (estimate)"
+    return cores * mhz / 1000 * per_cycle, how
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def windows_per_second(model, seconds: float) -> float:
+    """Encoder windows per audio-second that the API runs for one clip (counted, not derived,
+    so seams and end alignment are whatever api.Embedder does)."""
+    from hear_mixers.api import get_timestamp_embeddings
+
+    enc, sizes = model.encoder, []
+    run = enc.forward_intermediates
+    enc.forward_intermediates = lambda w, depths: sizes.append(len(w)) or run(w, depths)
+    try:
+        get_timestamp_embeddings(torch.zeros(1, round(seconds * model.sample_rate)), model)
+    finally:
+        del enc.forward_intermediates
+    return sum(sizes) / seconds
+
+
+def shipped_models() -> dict:
+    """name -> Embedder: KW-MLP at depths 4, 8, 12, and ASM-RH when its weights load."""
+    import importlib
+
+    from hear_mixers import load_model
+
+    models = {f"kwmlp_d{d}": load_model(depth=d) for d in (4, 8, 12)}
+    try:
+        models["asmrh"] = importlib.import_module("hear_mixers.asmrh").load_model()
+    except Exception as e:  # noqa: BLE001 (any failure means: not shipped here)
+        print(f"note: asmrh skipped ({type(e).__name__}: {str(e)[:80]}...)")
+    return models
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--long", type=float, default=120.0, help="seconds of the long clip")
+    args = ap.parse_args(argv)
+    models = shipped_models()
+    print("MFLOP per encoder window and per audio-second (frontend included). 'FlopCounterMode'"
+          " counts matmuls only: it checks the analytic matmul share.")
+    print("| model | source | per window | matmul share | FlopCounterMode | per audio-s, 1 s "
+          f"clips | per audio-s, {args.long:g} s clip | same, no seam overlap |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, model in models.items():
+        per = embedder_window_flops(model)
+        measured = measured_window_flops(model.encoder, model.depths)
+        if per["source"] == "analytic":
+            assert abs(measured - per["matmul"]) <= 1e-6 * measured, (name, measured, per)
+        no_seam = copy.copy(model)  # same encoder, windows that do not overlap
+        no_seam.seam_context = 0
+        print(f"| {name} | {per['source']} | {per['total'] / 1e6:.1f} | "
+              f"{per['matmul'] / 1e6:.1f} | {measured / 1e6:.1f} | "
+              f"{per['total'] * windows_per_second(model, 1.0) / 1e6:.0f} | "
+              f"{per['total'] * windows_per_second(model, args.long) / 1e6:.0f} | "
+              f"{per['total'] * windows_per_second(no_seam, args.long) / 1e6:.0f} |")
+    from hear_mixers.models.kwmlp import KWMLPConfig
+
+    cfg = KWMLPConfig()
+    for depth in (4, 12):
+        parts = kwmlp_window_flops(cfg, depth, depth == cfg.depth)
+        print(f"KW-MLP d{depth} per window: " + ", ".join(
+            f"{k} {v / 1e6:.2f}" for k, v in parts.items() if k not in ("total", "matmul")))
+    fe = cfg.frontend
+    conv = 2 * cfg.num_frames * fe.n_fft * 2 * (fe.n_fft // 2 + 1)
+    print(f"(nnAudio's STFT as two strided convolutions, the frontend before the FFT: "
+          f"{conv / 1e6:.1f} MFLOP per window for the STFT alone)")
+    nf = naive_frame_flops()
+    print(f"hearbaseline.naive: {nf['total']/1e6:.2f} MFLOP per frame ({nf['matmul']/1e6:.2f} "
+          f"matmul); timestamps every 50 ms: {20 * nf['total']/1e6:.0f} MFLOP per audio-s, "
+          f"scene (250 ms hop): {4 * nf['total']/1e6:.0f}")
+    gflops, how = cpu_peak_gflops(torch.get_num_threads())
+    print(f"CPU peak ({torch.get_num_threads()} torch threads): "
+          + (f"{gflops:.0f} GFLOP/s = {how}" if gflops else how))
+    for _, name, peaks in GPU_PEAK_TFLOPS:
+        print(f"{name}: " + ", ".join(f"{k} {v} TFLOP/s" for k, v in peaks.items()) + " (dense)")
+
+
+if __name__ == "__main__":
+    main()

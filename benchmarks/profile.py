@@ -1,0 +1,77 @@
+"""Where the time of one embedding call goes: frontend, stem, blocks, and the rest of the API
+(window cutting, seam gather, copies), each the best of `--repeats` interleaved runs.
+
+    python -m benchmarks.profile [--module hear_mixers.kwmlp_d12] [--batch 256] [--seconds 1]
+                                 [--device cpu|cuda] [--threads N] [--repeats 5]
+                                 [--chunk-batch-size N]
+"""
+
+import argparse
+import importlib
+import time
+
+import torch
+
+from benchmarks.run import make_audio
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--module", default="hear_mixers.kwmlp_d12")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--seconds", type=float, default=1.0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--chunk-batch-size", type=int, default=None, help="load_model option")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    module = importlib.import_module(args.module)
+    options = {"chunk_batch_size": args.chunk_batch_size} if args.chunk_batch_size else {}
+    model = module.load_model(**options).to(args.device)
+    enc, depths = model.encoder, model.depths
+    audio = make_audio(args.batch, args.seconds, model.sample_rate).to(args.device)
+
+    # capture the windows the API hands to the encoder
+    chunks, run = [], enc.forward_intermediates
+    enc.forward_intermediates = lambda w, d: chunks.append(w) or run(w, d)
+    module.get_timestamp_embeddings(audio, model)
+    del enc.forward_intermediates
+
+    def blocks(x):
+        for d, block in enumerate(enc.blocks[: max(depths)], start=1):
+            x = block(x)
+        return enc.norm(x) if enc.cfg.depth in depths else x
+
+    feats = [enc.frontend(w) for w in chunks]
+    tokens = [enc.stem(f.transpose(1, 2)) for f in feats]
+    stages = {  # name -> callable over all chunks
+        "api total": lambda: module.get_timestamp_embeddings(audio, model),
+        "frontend": lambda: [enc.frontend(w) for w in chunks],
+        "stem": lambda: [enc.stem(f.transpose(1, 2)) for f in feats],
+        f"blocks 1..{max(depths)}": lambda: [blocks(x) for x in tokens],
+    }
+    best = {k: float("inf") for k in stages}
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else lambda: None
+    with torch.no_grad():
+        for _ in range(args.repeats):
+            for name, fn in stages.items():
+                sync()
+                t = time.perf_counter()
+                fn()
+                sync()
+                best[name] = min(best[name], time.perf_counter() - t)
+    total = best.pop("api total")
+    best["rest of the API (windows, seams, copies)"] = total - sum(best.values())
+    windows = sum(len(w) for w in chunks)
+    print(f"{args.module}: {args.batch} x {args.seconds:g} s on {args.device}, "
+          f"{torch.get_num_threads()} threads, {windows} windows in {len(chunks)} chunks; "
+          f"best of {args.repeats}: {total * 1e3:.1f} ms = "
+          f"{args.batch * args.seconds / total:.0f}x real time")
+    for name, t in best.items():
+        print(f"  {name:42s} {t * 1e3:8.1f} ms {100 * t / total:5.1f} %")
+
+
+if __name__ == "__main__":
+    main()
