@@ -48,3 +48,23 @@ def test_recognises_words_from_held_out_voices():
     assert len(held_out) == 35 and all(v.endswith("+f2") for v in held_out.voice)  # test variant
     classifier, _ = load_checkpoint(WEIGHTS)
     assert accuracy(classifier, held_out) >= 0.8  # chance is 1/35; measured 1.0 (seeds 0-2)
+
+
+@pytest.mark.parametrize("module_name, file, mixer", [
+    ("hear_mixers.asmrh", "asmrh.pt", "asm_rh"), ("hear_mixers.asm", "asm.pt", "asm")])
+def test_shipped_asm_weights_load_strictly_and_the_card_shows_their_figures(module_name, file, mixer):
+    import importlib
+
+    from training.ablation import markdown, row
+
+    path = weights_dir() / file
+    assert path.is_file(), f"{path} is missing"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "untrained weights" warning
+        model = importlib.import_module(module_name).load_model()
+    assert model.encoder.cfg.mixer == mixer and model.encoder.cfg.norm_std != 0.5  # statistics set
+    assert sum(p.numel() for p in model.encoder.parameters()) == 663_251
+    measured = row(path)
+    assert measured["test_acc_clean"] > 1 / 35  # above chance
+    card_line = markdown([measured]).splitlines()[-1]  # this file's row of the ablation table
+    assert card_line in (weights_dir() / "README.md").read_text()

@@ -49,7 +49,7 @@ class TrainConfig:
 RECIPES = {
     "paper": TrainConfig(),  # KW-MLP paper appendix: 140 epochs on Speech Commands
     "cpu": TrainConfig(epochs=12, warmup_epochs=1.0),  # ~45 min on 2 CPU cores (corpus --size cpu)
-    # the ASM ablation's budget on 2 CPU cores (with --max-train-clips 8000): 24k samples
+    # the ASM ablation's budget on 2 CPU cores (training/recipe_asm.sh): 3 epochs
     "ablation": TrainConfig(epochs=3, warmup_epochs=0.5),
 }
 
