@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from hear_mixers.checkpoint import save_checkpoint
+from hear_mixers.frontends.fbank import KaldiFbank
 from hear_mixers.models.asm import ACTIVATIONS, ASM, MIXERS, make_config
 from hear_mixers.models.kwmlp import KWMLP, KWMLPConfig
 from training.augment import AugmentConfig, augment, noise_segments, place, spec_augment
@@ -89,9 +90,8 @@ def build_model(arch: str, train_set: Clips, seed: int, **asm_options) -> torch.
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(train_set), min(STATS_CLIPS, len(train_set)), replace=False)
     with torch.no_grad():
-        fbank = ASM(cfg).frontend.fbank(torch.from_numpy(place(train_set, rows, rng)))
+        fbank = KaldiFbank(cfg.frontend)(torch.from_numpy(place(train_set, rows, rng)))
     stats = dict(norm_mean=round(fbank.mean().item(), 4), norm_std=round(fbank.std().item(), 4))
-    torch.manual_seed(seed)  # the same initial weights whatever the statistics took
     return ASM(dataclasses.replace(cfg, **stats))
 
 

@@ -92,9 +92,6 @@ class KaldiFbank(nn.Module):
         self.register_buffer("spectrum", frame_to_spectrum(cfg).float().T, persistent=False)
         self.register_buffer("mel", kaldi_mel_banks(cfg).float().T, persistent=False)
 
-    def num_frames(self, num_samples: int) -> int:
-        return 1 + (num_samples - self.cfg.frame_length) // self.cfg.frame_shift
-
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         if audio.shape[-1] < self.cfg.frame_length:
             raise ValueError(
