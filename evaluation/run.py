@@ -33,7 +33,7 @@ from evaluation.summary import SCORES_FILE, Score, markdown, read_score, write_s
 Builder = Callable[[Path, str, int, list[int]], Path]
 GRIDS = ("default", "fast", "faster")
 SIZES = ("tiny", "full")
-CONFIG_KEYS = {"output", "size", "seed", "grid", "tasks", "models"}
+CONFIG_KEYS = {"output", "size", "seed", "grid", "task_grids", "tasks", "models"}
 MODEL_KEYS = {"name", "module", "options", "weights", "tasks"}
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # model names become folder names
 
@@ -67,9 +67,13 @@ class Config:
     size: str = "full"
     seed: int = 0
     grid: str = "default"
+    task_grids: dict[str, str] = field(default_factory=dict)  # task -> grid, overriding `grid`
 
     def tasks_of(self, model: Model) -> tuple[str, ...]:
         return model.tasks if model.tasks is not None else self.tasks
+
+    def grid_of(self, task: str) -> str:
+        return self.task_grids.get(task, self.grid)
 
 
 def _names(value: Any, what: str) -> tuple[str, ...]:
@@ -123,6 +127,14 @@ def parse_config(data: dict[str, Any]) -> Config:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError("`seed` must be an integer")
     tasks = _names(data["tasks"], "`tasks`")
+    task_grids = data.get("task_grids", {})
+    if not isinstance(task_grids, dict):
+        raise ConfigError("`task_grids` must be a table of task = grid")
+    if extra := set(task_grids) - set(tasks):
+        raise ConfigError(f"`task_grids`: tasks {sorted(extra)} are not in the config's `tasks`")
+    for task, task_grid in task_grids.items():
+        if task_grid not in GRIDS:
+            raise ConfigError(f"`task_grids`: {task} = {task_grid!r}; a grid is one of {GRIDS}")
     entries = data["models"]
     if not isinstance(entries, list) or not entries:
         raise ConfigError("`models` must be a non-empty array of tables ([[models]])")
@@ -130,7 +142,7 @@ def parse_config(data: dict[str, Any]) -> Config:
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise ConfigError(f"model names must be unique: {names}")
-    return Config(Path(data["output"]), tasks, models, size, seed, grid)
+    return Config(Path(data["output"]), tasks, models, size, seed, grid, dict(task_grids))
 
 
 def load_config(path: Path) -> Config:
@@ -222,6 +234,12 @@ def prediction_step(model: Model, task: str, task_dir: Path, output: Path, grid:
     return Step("predictions", model.name, task, cmd, log, done, stamp=stamp,
                 produces=where / SCORES_FILE,
                 stale=(where / SCORES_FILE, where / "prediction-done.json"))
+
+
+def _grid_of_scores(output: Path, model: Model, task: str) -> str | None:
+    """The grid recorded when the runner made a model's scores on a task (None: unknown)."""
+    stamp = output / "state" / f"predicted-{model.name}-{task}.json"
+    return json.loads(stamp.read_text()).get("grid") if stamp.exists() else None
 
 
 def run_tool(step: Step) -> None:
@@ -354,14 +372,16 @@ def evaluate(
         for task in config.tasks_of(model):
             if task in task_dirs:
                 run_step(embedding_step(model, task, task_dirs[task], output), execute)
-                run_step(prediction_step(model, task, task_dirs[task], output, config.grid), execute)
+                run_step(prediction_step(model, task, task_dirs[task], output, config.grid_of(task)),
+                         execute)
     scores = []  # every model and task of the config, in its order, done now or before
     for model in config.models:
         for task in config.tasks_of(model):
             task_dir = built_task(output, task)
             scores_file = task_dir and embedding_dir(model, task_dir, output) / SCORES_FILE
             if scores_file and scores_file.exists():
-                scores.append(read_score(model.name, scores_file))
+                score = read_score(model.name, scores_file)
+                scores.append(replace(score, grid=_grid_of_scores(output, model, task)))
     if scores:
         write_summary(scores, output)
     return scores

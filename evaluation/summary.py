@@ -29,6 +29,7 @@ class Score:
     value: float  # mean over the test folds
     std: float | None  # over the test folds; None for a single test split
     folds: int
+    grid: str | None = None  # heareval's prediction grid, where the runner recorded it
 
     @property
     def higher_is_better(self) -> bool:
@@ -64,8 +65,12 @@ def _ordered(items: list[str]) -> list[str]:
 
 
 def _column(scores: list[Score], task: str) -> str:
+    """`task: metric`, then what a reader must know: lower is better, the grid(s) of the probes."""
     metric = next(s.metric for s in scores if s.task == task)
-    return f"{task}: {metric}" + (" (lower is better)" if metric in LOWER_IS_BETTER else "")
+    notes = ["lower is better"] if metric in LOWER_IS_BETTER else []
+    if grids := _ordered([s.grid for s in scores if s.task == task and s.grid is not None]):
+        notes.append("/".join(grids) + " grid")
+    return f"{task}: {metric}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def markdown(scores: list[Score]) -> str:
@@ -91,7 +96,7 @@ def markdown(scores: list[Score]) -> str:
     note = (
         "Primary metric per task (first of the task's `evaluation` list), on the test split; "
         "k-fold tasks: mean over the test folds (standard deviations in scores.csv). "
-        "Best per task in bold."
+        "A header names heareval's probe grid where the runner recorded it. Best per task in bold."
     )
     return "\n".join(lines) + "\n\n" + note + "\n"
 
@@ -133,10 +138,11 @@ def write_summary(scores: list[Score], output: Path) -> list[Path]:
     paths = [output / "scores.csv", output / "scores.md", output / "scores.png"]
     with paths[0].open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["model", "task", "metric", "higher_is_better", "score", "std", "folds"])
+        writer.writerow(["model", "task", "metric", "higher_is_better", "score", "std", "folds", "grid"])
         for s in scores:
             std = "" if s.std is None else f"{s.std:.6f}"
-            writer.writerow([s.model, s.task, s.metric, s.higher_is_better, f"{s.value:.6f}", std, s.folds])
+            writer.writerow([s.model, s.task, s.metric, s.higher_is_better, f"{s.value:.6f}", std, s.folds,
+                             s.grid or ""])
     paths[1].write_text(markdown(scores))
     try:
         plot(scores, paths[2])

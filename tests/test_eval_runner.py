@@ -155,6 +155,9 @@ def test_config_parses_with_defaults():
     ({"models": [{"name": "m", "module": "x", "tasks": ["drums"]}]}, r"\['drums'\] are not in"),
     ({"models": []}, "non-empty array"),
     ({"grid": "fastest"}, "`grid` must be one of"),
+    ({"task_grids": "faster"}, "`task_grids` must be a table"),
+    ({"task_grids": {"drums": "faster"}}, r"`task_grids`: tasks \['drums'\] are not in"),
+    ({"task_grids": {"events": "fastest"}}, "events = 'fastest'; a grid is one of"),
     ({"size": "huge"}, "`size` must be one of"),
     ({"tasks": []}, "non-empty list"),
     ({"output": None}, "`output` must be a path"),
@@ -288,6 +291,31 @@ def test_runner_reruns_predictions_of_another_grid(tmp_path):
     evaluate(config, **run)
     assert tools.ran == ["predictions naive on keywords"]  # validation and embeddings kept
     assert not (where / "prediction-done.json").exists()  # removed, or heareval would skip
+
+
+def test_runner_uses_a_tasks_own_grid_and_names_it_in_the_table(tmp_path):
+    calls, tools = [], FakeTools()
+    run = dict(builders=fake_builders(calls), execute=tools, sample_rate=lambda m: RATES[m.module])
+    commands = []
+    def record(step):
+        commands.append(step.cmd)
+        tools(step)
+    config = parse_config({**config_dict(output=str(tmp_path / "out"), grid="fast",
+                                         task_grids={"events": "faster"}),
+                           "models": [{"name": "kw", "module": "hear_mixers"}]})
+    assert (config.grid_of("keywords"), config.grid_of("events")) == ("fast", "faster")
+    scores = evaluate(config, **{**run, "execute": record})
+    assert [c[c.index("--grid") + 1] for c in commands if "hear_compat.predictions" in c] == ["fast", "faster"]
+    assert [(s.task, s.grid) for s in scores] == [("keywords", "fast"), ("events", "faster")]
+    table = (config.output / "scores.md").read_text()
+    assert "keywords: top1_acc (fast grid)" in table and "events: top1_acc (faster grid)" in table
+    rows = list(csv.DictReader((config.output / "scores.csv").open()))
+    assert [r["grid"] for r in rows] == ["fast", "faster"]
+    # the grid shown is the one recorded with the scores, also for a task not rerun now
+    config = parse_config({**config_dict(output=str(tmp_path / "out"), grid="default"),
+                           "models": [{"name": "kw", "module": "hear_mixers"}]})
+    scores = evaluate(config, only_tasks=["keywords"], **run)
+    assert [(s.task, s.grid) for s in scores] == [("keywords", "default"), ("events", "faster")]
 
 
 def test_runner_rejects_unknown_selection(tmp_path):
