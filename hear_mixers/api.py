@@ -16,6 +16,7 @@ is at the edge of the audio. The last window is aligned to the end of the audio,
 audio shorter than one window is padded (with zeros, at the end).
 """
 
+import contextlib
 import math
 import warnings
 from pathlib import Path
@@ -33,7 +34,8 @@ SEAM_CONTEXT_MS = 160  # default context kept on each side of a seam (KW-MLP: 16
 CHUNK_BATCH_SIZE = 256  # windows per encoder forward; bounds memory for long audio
 CPU_CHUNK_BATCH_SIZE = 64  # default on CPU: ~1.2x faster and half the peak memory of 256
 # (working set stays in cache; benchmarks/, measured KW-MLP d12, 1 thread)
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # autocast dtype
+# autocast dtype per `precision`; "tf32" keeps float32 tensors and lets CUDA matmuls use TF32
+PRECISIONS = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # audio is float in [-1, 1]; clipped or boosted audio up to this peak is embedded, beyond it
 # is refused (unscaled 16-bit PCM peaks near 32768; from ~1e18 the power spectrum overflows)
 MAX_AMPLITUDE = 1000.0
@@ -119,10 +121,27 @@ class Embedder(nn.Module):
             windows = views[idx // n_win, starts[idx % n_win]]  # (n, size)
             # reduced precision: the encoder under autocast (its frontend stays float32);
             # `out` stays float32, so the embeddings come back float32
-            with torch.autocast(audio.device.type, dtype=dtype, enabled=dtype is not None):
+            with torch.autocast(audio.device.type, dtype=dtype, enabled=dtype is not None), \
+                    _tf32_matmuls(self.precision == "tf32" and audio.device.type == "cuda"):
                 parts = enc.forward_intermediates(windows, self.depths)
             out[i : i + len(idx)] = torch.cat([p.to(out.dtype) for p in parts], -1)
         return out.view(batch, n_win, frames, -1)[:, win, pos]  # (B, T, D)
+
+
+@contextlib.contextmanager
+def _tf32_matmuls(enabled: bool):
+    """CUDA float32 matmuls in TF32 inside the block (precision="tf32"); the process-wide
+    setting is restored after, so a caller's own choice stands outside our calls."""
+    if not enabled:
+        yield
+        return
+    matmul = torch.backends.cuda.matmul
+    before = matmul.fp32_precision
+    matmul.fp32_precision = "tf32"
+    try:
+        yield
+    finally:
+        matmul.fp32_precision = before
 
 
 def load_model(
@@ -148,6 +167,8 @@ def load_model(
         (meant for GPUs; the MFCC frontend stays float32 and embeddings come back float32).
         Results differ from fp32 by ~1 % (bf16) or ~0.1 % (fp16) relative RMS. On CPU bf16 is
         ~1.4x faster where the CPU has AVX512-BF16 or AMX; CPU fp16 is ~8x slower.
+        "tf32": float32 tensors, CUDA matmuls in TF32 during our calls (the frontend's too);
+        the same as "fp32" on other devices.
     """
     path = Path(model_file_path) if model_file_path else shipped_weights(DEFAULT_WEIGHTS)
     encoder, meta = load_checkpoint(path)

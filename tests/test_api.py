@@ -328,6 +328,39 @@ def test_bf16_precision_stays_close_to_fp32_and_returns_float32(checkpoint):
         load_model(checkpoint, precision="int8")
 
 
+def test_tf32_is_fp32_off_cuda_and_leaves_the_global_setting_alone(checkpoint):
+    before = torch.backends.cuda.matmul.fp32_precision
+    audio = noise(2, 1.5)
+    ref, _ = get_timestamp_embeddings(audio, load_model(checkpoint))
+    tf32, _ = get_timestamp_embeddings(audio, load_model(checkpoint, precision="tf32"))
+    assert torch.equal(tf32, ref)  # on CPU TF32 changes nothing
+    assert torch.backends.cuda.matmul.fp32_precision == before
+
+
+def test_tf32_switch_is_set_inside_and_restored_after():
+    from hear_mixers.api import _tf32_matmuls
+
+    matmul = torch.backends.cuda.matmul
+    before = matmul.fp32_precision
+    with _tf32_matmuls(True):
+        assert matmul.fp32_precision == "tf32"
+    assert matmul.fp32_precision == before
+    with pytest.raises(RuntimeError, match="boom"), _tf32_matmuls(True):
+        raise RuntimeError("boom")
+    assert matmul.fp32_precision == before
+    with _tf32_matmuls(False):
+        assert matmul.fp32_precision == before
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_tf32_on_cuda_stays_close_to_fp32(checkpoint):
+    audio = noise(2, 2.5).cuda()
+    ref, _ = get_timestamp_embeddings(audio, load_model(checkpoint).cuda())
+    tf32, _ = get_timestamp_embeddings(audio, load_model(checkpoint, precision="tf32").cuda())
+    assert tf32.dtype == torch.float32
+    assert ((tf32 - ref).norm() / ref.norm()).item() < 0.01
+
+
 def test_chunk_batch_size_default_depends_on_the_device(checkpoint):
     model = load_model(checkpoint)
     assert model.chunk_size(torch.device("cpu")) == 64
