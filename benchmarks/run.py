@@ -2,7 +2,8 @@
 hearbaseline.naive on the same inputs as the reference.
 
     python -m benchmarks.run [--device cpu|cuda] [--models kwmlp_d4 kwmlp_d12 asmrh]
-                             [--out DIR] [--quick] [--repeats N] [--precision fp32|bf16|fp16]
+                             [--out DIR] [--quick] [--repeats N] [--precision fp32|tf32|bf16|fp16]
+                             [--chunk-batch-size N]
 
 Every (model, case, mode) runs in a fresh subprocess (--quick: in this process), so memory
 peaks do not mix: the model is
@@ -39,6 +40,8 @@ MODELS = {  # name -> HEAR module
     "naive": "hearbaseline.naive",
 }
 CASES = {"256x1s": (256, 1.0), "16x10s": (16, 10.0), "1x20min": (1, 1200.0)}  # (batch, s)
+# on a GPU also the batch sizes at which the plain baseline was measured
+GPU_CASES = {**CASES, "4096x1s": (4096, 1.0)}
 QUICK_CASES = {"4x1s": (4, 1.0), "1x5s": (1, 5.0)}  # --quick: in-process, 1 timed call
 MODES = ("timestamp", "scene")
 SEED = 0
@@ -123,6 +126,8 @@ def worker(job: dict) -> dict:
         hear_compat.positional_librosa_mel()
     module = importlib.import_module(MODELS[name])
     options = {"precision": job["precision"]} if job["precision"] != "fp32" else {}
+    if job.get("chunk_batch_size") and name != "naive":
+        options["chunk_batch_size"] = job["chunk_batch_size"]
     model = module.load_model(**options).to(device)
     unit_flops, units = count_work(name, model)
     audio = make_audio(job["batch"], job["seconds"], model.sample_rate).to(device)
@@ -259,8 +264,11 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: two small cases, one timed call, all in this process")
     ap.add_argument("--repeats", type=int, default=None, help="timed calls (default 5, quick 1)")
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16", "fp16"],
                     help="passed to load_model(precision=...) of hear_mixers modules")
+    ap.add_argument("--chunk-batch-size", type=int, default=None,
+                    help="passed to load_model(chunk_batch_size=...) of hear_mixers modules "
+                         "(default: the API's, 64 windows on CPU, 256 on GPU)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default: torch's); 1 on a shared, busy machine")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per measurement")
@@ -274,7 +282,7 @@ def main(argv=None) -> None:
         sys.exit("--device cuda: no CUDA device here")
     if args.threads:
         torch.set_num_threads(args.threads)
-    cases = QUICK_CASES if args.quick else CASES
+    cases = QUICK_CASES if args.quick else GPU_CASES if args.device == "cuda" else CASES
     repeats = args.repeats or (1 if args.quick else 5)
     info = machine(args.device, torch.get_num_threads())
     models = []
@@ -300,7 +308,7 @@ def main(argv=None) -> None:
             for mode in MODES:
                 job = {"model": name, "case": case, "batch": batch, "seconds": seconds,
                        "mode": mode, "device": args.device, "repeats": repeats,
-                       "threads": args.threads,
+                       "threads": args.threads, "chunk_batch_size": args.chunk_batch_size,
                        "precision": "fp32" if name == "naive" else args.precision}
                 r = run_job(job, args.timeout, in_process=args.quick)
                 results.append(r)
@@ -319,7 +327,8 @@ def main(argv=None) -> None:
         f"threads, torch {info['torch']}, GPU: {info['gpu'] or 'none'}; load average "
         f"{info['load_average_start'][0]:.2f} at start, {info['load_average_end'][0]:.2f} at end"
         + (" (busy machine: timings not representative)." if busy else "."),
-        f"Precision {args.precision}; {repeats} timed calls after one warm-up"
+        f"Precision {args.precision}; chunk batch size "
+        f"{args.chunk_batch_size or 'the API default'}; {repeats} timed calls after one warm-up"
         + ("; --quick: all in one process, peaks not isolated" if args.quick else "") + "; "
         f"peak for % of peak: {peak_label}" + (f" = {peak / 1e9:.0f} GFLOP/s." if peak else "."),
         "Cases: " + ", ".join(f"{c} = {b} clip(s) of {s:g} s" for c, (b, s) in cases.items())
