@@ -178,7 +178,8 @@ def test_config_missing_output_and_bad_toml(tmp_path):
         load_config(bad)
 
 
-@pytest.mark.parametrize("name, size", [("tiny", "tiny"), ("full", "full"), ("events", "full")])
+@pytest.mark.parametrize("name, size", [
+    ("tiny", "tiny"), ("full", "full"), ("events", "full"), ("default-grid", "full")])
 def test_shipped_configs_parse(name, size):
     config = load_config(ROOT / "eval_configs" / f"{name}.toml")
     assert config.size == size and config.models
@@ -454,3 +455,16 @@ def test_end_to_end_on_a_tiny_event_task(tmp_path, checkpoint):
     assert (tmp_path / "out" / "scores.md").read_text().startswith("| model | tiny_event: event_onset_200ms_fms |")
     log = (tmp_path / "out/logs/kw/tiny_event.predictions.log").read_text()
     assert "Final Test Results" in log
+
+
+def test_committed_results_table_is_the_committed_csv():
+    """eval_configs/results: scores.md is what evaluation.summary renders from scores.csv."""
+    from evaluation.summary import Score
+
+    folder = ROOT / "eval_configs" / "results"
+    rows = list(csv.DictReader((folder / "scores.csv").open()))
+    scores = [Score(r["model"], r["task"], r["metric"], float(r["score"]),
+                    float(r["std"]) if r["std"] else None, int(r["folds"]), r["grid"] or None)
+              for r in rows]
+    assert markdown(scores) == (folder / "scores.md").read_text()
+    assert markdown(scores).split("\n\n")[0] in (folder / "README.md").read_text()
