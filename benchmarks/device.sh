@@ -4,7 +4,7 @@
 #
 #   here:   bash benchmarks/device.sh wheels    # .whl/: the py3.12 wheels that machine lacks
 #   there:  bash benchmarks/device.sh bench fp32 tf32   # one benchmarks.run per precision -> $OUT
-#           bash benchmarks/device.sh tests              # the CUDA tests of the API
+#           bash benchmarks/device.sh tests              # the CUDA tests, benchmarks.precision on CUDA
 #
 # A `device` call carries .whl (`carry: [".whl"]`) and runs e.g.
 #   PYTHONUNBUFFERED=1 bash benchmarks/device.sh bench fp32 tf32
@@ -51,7 +51,8 @@ case "${1:-}" in
   tests)
     install
     python3 -m pytest -q -p no:cacheprovider tests/test_api.py tests/test_fastpath.py \
-      tests/test_determinism.py -k "cuda or tf32 or precision"
+      tests/test_determinism.py tests/test_precision_emulation.py -k "cuda or tf32 or precision"
+    python3 -m benchmarks.precision --device cuda
     ;;
   *)
     sed -n 2,12p "$0"
