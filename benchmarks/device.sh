@@ -40,12 +40,8 @@ case "${1:-}" in
     shift
     install
     out="${OUT:-benchmarks/results}"
-    for precision in "${@:-fp32}"; do
+    for precision in "${@:-fp32}"; do  # files named cuda-<date>[-<precision>].{md,json}
       python3 -m benchmarks.run --device cuda --precision "$precision" --out "$out"
-      # benchmarks.run names its files by device and date: keep one per precision
-      for f in "$out"/cuda-*[0-9].md "$out"/cuda-*[0-9].json; do
-        [ -e "$f" ] && mv "$f" "${f%.*}-$precision.${f##*.}"
-      done
     done
     ;;
   tests)

@@ -12,7 +12,8 @@ GPU: torch.cuda.reset_peak_memory_stats), then one warm-up call and `--repeats` 
 "Extra peak MB" is the peak above that baseline (CPU: VmHWM - VmRSS; GPU:
 max_memory_allocated - memory_allocated). Throughput is audio-seconds per wall-second of the
 median call. Output: a Markdown table (printed and saved) and a JSON file with every raw
-number, in `--out` (default benchmarks/results/<device>-<date>.{md,json}).
+number, in `--out` (default benchmarks/results/<device>-<date>.{md,json}; a precision other
+than fp32 and a --chunk-batch-size add -<precision> and -chunk<N> to the name).
 """
 
 import argparse
@@ -342,7 +343,10 @@ def main(argv=None) -> None:
     print("\n" + md)
     out = args.out or Path(__file__).parent / "results"
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{args.device}-{info['date'][:10]}" + ("-quick" if args.quick else "")
+    # runs that differ in precision or chunk size get files of their own
+    stem = (f"{args.device}-{info['date'][:10]}" + ("-quick" if args.quick else "")
+            + (f"-{args.precision}" if args.precision != "fp32" else "")
+            + (f"-chunk{args.chunk_batch_size}" if args.chunk_batch_size else ""))
     (out / f"{stem}.md").write_text(md)
     raw = {"machine": info, "precision": args.precision, "peak_flops": peaks,
            "peak_label": peak_label, "results": results}
