@@ -13,6 +13,7 @@ CPU fp16 is skipped (autocast fp16 is ~8x slower there, and GPUs are what it is 
 """
 
 import argparse
+import contextlib
 import importlib
 
 import torch
@@ -52,16 +53,12 @@ class EmulatedTF32(TorchFunctionMode):
 
 def embed(module, audio, precision: str, device: str, emulate: bool):
     model = module.load_model(precision=precision).to(device)
-    if emulate:
-        mode = EmulatedTF32()
-        with mode:
-            ts, _ = module.get_timestamp_embeddings(audio, model)
-            scene = module.get_scene_embeddings(audio, model)
-        if mode.calls == 0:
-            raise RuntimeError("the TF32 emulation saw no matmul: it would measure nothing")
-    else:
+    mode = EmulatedTF32() if emulate else contextlib.nullcontext()
+    with mode:
         ts, _ = module.get_timestamp_embeddings(audio, model)
         scene = module.get_scene_embeddings(audio, model)
+    if emulate and mode.calls == 0:
+        raise RuntimeError("the TF32 emulation saw no matmul: it would measure nothing")
     return ts.float().cpu(), scene.float().cpu()
 
 

@@ -230,15 +230,20 @@ def prediction_step(model: Model, task: str, task_dir: Path, output: Path, grid:
     # the stamp records the grid: scores from another grid are not reused, and heareval's
     # own marker is removed first (heareval skips a folder that has one, whatever the grid)
     stamp = json.dumps({"grid": grid})
-    done = output / "state" / f"predicted-{model.name}-{task}.json"
+    done = _prediction_stamp(output, model, task)
     return Step("predictions", model.name, task, cmd, log, done, stamp=stamp,
                 produces=where / SCORES_FILE,
                 stale=(where / SCORES_FILE, where / "prediction-done.json"))
 
 
+def _prediction_stamp(output: Path, model: Model, task: str) -> Path:
+    """Where the runner records the grid of a model's finished predictions on a task."""
+    return output / "state" / f"predicted-{model.name}-{task}.json"
+
+
 def _grid_of_scores(output: Path, model: Model, task: str) -> str | None:
     """The grid recorded when the runner made a model's scores on a task (None: unknown)."""
-    stamp = output / "state" / f"predicted-{model.name}-{task}.json"
+    stamp = _prediction_stamp(output, model, task)
     return json.loads(stamp.read_text()).get("grid") if stamp.exists() else None
 
 

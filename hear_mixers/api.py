@@ -116,15 +116,15 @@ class Embedder(nn.Module):
         views = audio.unfold(1, size, hop)  # (B, positions, size): a view, no copy
         out = audio.new_empty(batch * n_win, frames, self.timestamp_embedding_size)
         chunk, dtype = self.chunk_size(audio.device), PRECISIONS[self.precision]
-        for i in range(0, batch * n_win, chunk):
-            idx = torch.arange(i, min(i + chunk, batch * n_win), device=audio.device)
-            windows = views[idx // n_win, starts[idx % n_win]]  # (n, size)
-            # reduced precision: the encoder under autocast (its frontend stays float32);
-            # `out` stays float32, so the embeddings come back float32
-            with torch.autocast(audio.device.type, dtype=dtype, enabled=dtype is not None), \
-                    _tf32_matmuls(self.precision == "tf32" and audio.device.type == "cuda"):
+        # reduced precision: the encoder under autocast (its frontend stays float32); `out`
+        # stays float32, so the embeddings come back float32
+        with torch.autocast(audio.device.type, dtype=dtype, enabled=dtype is not None), \
+                _tf32_matmuls(self.precision == "tf32" and audio.device.type == "cuda"):
+            for i in range(0, batch * n_win, chunk):
+                idx = torch.arange(i, min(i + chunk, batch * n_win), device=audio.device)
+                windows = views[idx // n_win, starts[idx % n_win]]  # (n, size)
                 parts = enc.forward_intermediates(windows, self.depths)
-            out[i : i + len(idx)] = torch.cat([p.to(out.dtype) for p in parts], -1)
+                out[i : i + len(idx)] = torch.cat([p.to(out.dtype) for p in parts], -1)
         return out.view(batch, n_win, frames, -1)[:, win, pos]  # (B, T, D)
 
 
