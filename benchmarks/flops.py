@@ -1,21 +1,33 @@
-"""Floating-point operations of each encoder + frontend, counted analytically, and device peaks.
+"""Floating-point operations of each encoder + frontend, counted analytically, the memory
+traffic of eager execution, device peaks, and the ceilings they set on a GPU.
 
-    python -m benchmarks.flops          # per-model table, checked against FlopCounterMode
+    python -m benchmarks.flops          # per-model tables, checked against FlopCounterMode
 
 Conventions: a multiply-add is 2 FLOPs (as torch.utils.flop_counter counts matmuls); bias adds,
 products and residuals 1 per element; LayerNorm and GELU cost ELEMENTWISE_FLOPS per element
 (a small term here); a real FFT of length N costs 2.5 N log2 N (the usual radix-2 estimate,
 half of a complex FFT's 5 N log2 N). FlopCounterMode counts matmuls and convolutions only,
 so the check compares it with the matmul part of the analytic count.
+
+Memory traffic: `TrafficCounter` adds up the bytes every aten op reads and writes (views and
+other aliasing ops move nothing and are skipped; a broadcast operand counts its distinct
+elements). Eager execution runs one kernel per op, so on a GPU these bytes go through memory
+unless the L2 cache keeps an op's input until the next op (50 MB on an H100; the largest
+KW-MLP activation of a 256-window chunk is 26 MB). Two ceilings follow, in windows per second:
+compute, peak FLOP/s / FLOPs (no implementation beats it), and eager, min(compute, bandwidth /
+eager bytes) (op-by-op execution that hits no cache).
 """
 
 import argparse
+import contextlib
 import copy
 import math
 import re
 from pathlib import Path
 
 import torch
+from torch.utils import _pytree as pytree
+from torch.utils._python_dispatch import TorchDispatchMode
 
 ELEMENTWISE_FLOPS = {"layer_norm": 8, "gelu": 8, "log": 1}  # per element (estimates)
 
@@ -28,6 +40,8 @@ GPU_PEAK_TFLOPS = [
     (r"H100", "H100 SXM5", {"fp32": 67, "tf32": 495, "bf16": 989, "fp16": 989}),
     (r"H200", "H200 SXM", {"fp32": 67, "tf32": 495, "bf16": 989, "fp16": 989}),
 ]
+# Memory bandwidth, TB/s, from the same datasheets (HBM2e on H100 PCIe, HBM3 on SXM5, HBM3e).
+GPU_BANDWIDTH_TBPS = {"H100 PCIe": 2.0, "H100 SXM5": 3.35, "H200 SXM": 4.8}
 
 
 def rfft_flops(n: int) -> float:
@@ -97,6 +111,71 @@ def measured_window_flops(encoder, depths, n: int = 2) -> float:
     with torch.no_grad(), counter:
         encoder.forward_intermediates(windows, depths)
     return counter.get_total_flops() / n
+
+
+# ---------------------------------------------------------------------------- memory traffic
+
+
+def distinct_bytes(t: torch.Tensor) -> int:
+    """Bytes of the distinct elements a tensor covers (a stride-0, broadcast dim counts once)."""
+    n = 1
+    for size, stride in zip(t.shape, t.stride()):
+        n *= size if stride != 0 else 1
+    return n * t.element_size()
+
+
+class TrafficCounter(TorchDispatchMode):
+    """Adds up the bytes each aten op reads (tensor arguments) and writes (tensor results).
+    Ops whose results all share memory with an input (views, reshapes, `_unsafe_view`,
+    detach) move nothing and are skipped; an in-place op counts its read and its write.
+    `ops` counts the ops that moved data."""
+
+    def __init__(self):
+        super().__init__()
+        self.read = self.written = self.ops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs, outputs = _tensors((args, kwargs)), _tensors(out)
+        in_place = any(r.alias_info is not None and r.alias_info.is_write
+                       for r in func._schema.returns)
+        memory = {t.untyped_storage().data_ptr() for t in inputs}
+        if outputs and not in_place and all(
+                t.untyped_storage().data_ptr() in memory for t in outputs):
+            return out  # a view
+        self.ops += 1
+        self.read += sum(distinct_bytes(t) for t in inputs)
+        self.written += sum(distinct_bytes(t) for t in outputs)
+        return out
+
+
+def _tensors(tree) -> list:
+    return [t for t in pytree.tree_leaves(tree) if isinstance(t, torch.Tensor)]
+
+
+def measured_window_bytes(model, precision: str = "fp32", n: int = 256) -> dict:
+    """Bytes per encoder window that one `get_timestamp_embeddings` call on `n` one-second clips
+    moves between ops, with chunks of `n` windows (weights are read once per chunk) at
+    `precision` (bf16/fp16 run the API's own autocast, here on the CPU). `ideal` is what a
+    kernel fusing the whole call must move at least: the audio in, the embeddings out."""
+    from hear_mixers.api import get_timestamp_embeddings
+
+    model = copy.copy(model)  # same encoder, our chunk size and precision
+    model.chunk_batch_size, model.precision = n, precision
+    audio = torch.zeros(n, model.sample_rate, device=next(model.parameters()).device)
+    windows = []
+    run = model.encoder.forward_intermediates
+    model.encoder.forward_intermediates = lambda w, d: windows.append(len(w)) or run(w, d)
+    counter = TrafficCounter()
+    try:
+        with counter:
+            emb, _ = get_timestamp_embeddings(audio, model)
+    finally:
+        del model.encoder.forward_intermediates
+    per = 1 / sum(windows)
+    return {"read": counter.read * per, "written": counter.written * per,
+            "total": (counter.read + counter.written) * per, "ops": counter.ops,
+            "ideal": (distinct_bytes(audio) + distinct_bytes(emb)) * per}
 
 
 # ---------------------------------------------------------------------------- device peaks
@@ -206,7 +285,46 @@ def main(argv=None) -> None:
     print(f"CPU peak ({torch.get_num_threads()} torch threads): "
           + (f"{gflops:.0f} GFLOP/s = {how}" if gflops else how))
     for _, name, peaks in GPU_PEAK_TFLOPS:
-        print(f"{name}: " + ", ".join(f"{k} {v} TFLOP/s" for k, v in peaks.items()) + " (dense)")
+        print(f"{name}: " + ", ".join(f"{k} {v} TFLOP/s" for k, v in peaks.items())
+              + f" (dense), {GPU_BANDWIDTH_TBPS[name]} TB/s")
+    print()
+    print_ceilings(models)
+
+
+def ceilings(flops_per_window: float, bytes_per_window: float, tflops: float, tbps: float):
+    """(compute, eager) ceilings in windows per second (= x real time for 1 s clips)."""
+    compute = tflops * 1e12 / flops_per_window
+    return compute, min(compute, tbps * 1e12 / bytes_per_window)
+
+
+def print_ceilings(models: dict) -> None:
+    """Per model and precision: FLOPs and eager bytes per window of the API on one-second
+    clips, arithmetic intensity, and each H100's compute and eager ceilings."""
+    gpus = [(name, peaks) for _, name, peaks in GPU_PEAK_TFLOPS if name.startswith("H100")]
+    print("GPU ceilings for one-second clips (one window per audio-second), in x real time: "
+          "compute = peak / FLOPs; eager = min(compute, bandwidth / eager bytes). Bytes: "
+          "`get_timestamp_embeddings` on 256 clips in one chunk, counted per op on this CPU "
+          "(bf16: under the API's autocast, CPU op lists; tf32 moves fp32's bytes).")
+    print("| model | precision | MFLOP / window | eager MB / window | FLOP / byte | "
+          + " | ".join(f"{g} compute | {g} eager" for g, _ in gpus) + " |")
+    print("|---|---|---|---|---|" + "---|---|" * len(gpus))
+    ideal = {}
+    for name, model in models.items():
+        per = embedder_window_flops(model)["total"]
+        moved = {p: measured_window_bytes(model, p) for p in ("fp32", "bf16")}
+        ideal[name] = moved["fp32"]["ideal"]
+        for precision in ("fp32", "tf32", "bf16"):
+            b = moved["bf16" if precision == "bf16" else "fp32"]["total"]
+            cells = []
+            for g, peaks in gpus:
+                cells += [f"{c / 1e3:,.0f}k" for c in
+                          ceilings(per, b, peaks[precision], GPU_BANDWIDTH_TBPS[g])]
+            print(f"| {name} | {precision} | {per / 1e6:.1f} | {b / 1e6:.2f} | {per / b:.1f} | "
+                  + " | ".join(cells) + " |")
+    print("Eager bytes assume no cache reuse, so ops whose inputs stay in L2 can beat 'eager'; "
+          "fusing ops (torch.compile) removes traffic and moves the ceiling towards 'compute'. "
+          "A fused call still moves the audio in and the embeddings out: "
+          + ", ".join(f"{n} {b / 1e3:.0f} kB" for n, b in ideal.items()) + " per window.")
 
 
 if __name__ == "__main__":

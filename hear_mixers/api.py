@@ -281,9 +281,11 @@ def _check_audio(audio, model) -> torch.Tensor:
         raise ValueError("audio has zero length (shape (B, 0)): nothing to embed")
     param = next(model.encoder.parameters())
     audio = audio.to(device=param.device, dtype=param.dtype)
-    if not torch.isfinite(audio).all():
+    # one pass and one host sync: aminmax propagates NaN, and Inf shows in lo or hi
+    lo, hi = torch.stack(torch.aminmax(audio)).tolist()
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError("audio contains NaN or Inf values")
-    peak = audio.abs().max().item()
+    peak = max(-lo, hi)
     if peak > MAX_AMPLITUDE:
         raise ValueError(
             f"audio peaks at {peak:g}, far outside [-1, 1] (limit {MAX_AMPLITUDE:g}): "

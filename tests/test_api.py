@@ -217,11 +217,14 @@ def test_group_mean_averages_consecutive_groups():
         (torch.zeros(2, 0), ValueError, "zero length"),
         (torch.tensor([[0.0, float("nan")] * 8000]), ValueError, "NaN or Inf"),
         (torch.tensor([[0.0, float("inf")] * 8000]), ValueError, "NaN or Inf"),
+        (torch.tensor([[0.0, -float("inf")] * 8000]), ValueError, "NaN or Inf"),
+        (torch.tensor([[float("nan"), 5e4] * 8000]), ValueError, "NaN or Inf"),  # NaN first
         (torch.full((1, 16000), 32767.0), ValueError, r"peaks at 32767.*audio / 32768"),
+        (torch.full((1, 16000), -32768.0), ValueError, r"peaks at 32768.*audio / 32768"),
         (torch.full((1, 16000), 1e20), ValueError, "far outside"),  # would overflow the power
     ],
     ids=["numpy", "1-D", "3-D", "int16", "empty-batch", "zero-length", "nan", "inf",
-         "unscaled-pcm", "huge"],
+         "minus-inf", "nan-and-loud", "unscaled-pcm", "unscaled-negative-pcm", "huge"],
 )
 def test_bad_audio_is_named(model, audio, error, message):
     with pytest.raises(error, match=message):

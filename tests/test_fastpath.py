@@ -115,3 +115,36 @@ def test_encoder_runs_under_bf16_autocast():
     assert low.shape == ref.shape and torch.isfinite(low).all()
     cos = torch.nn.functional.cosine_similarity(low.float(), ref, dim=-1)
     assert cos.min() > 0.99  # measured > 0.999 on the shipped weights
+
+
+def test_time_mixing_under_autocast_casts_weights_not_broadcast_copies():
+    """Under autocast the gate's time mixing casts its (T, T) weight and (T,) bias before
+    expanding them over the batch: same numbers as letting autocast cast the expanded views,
+    without writing (n, T, T) and (n, T, c) copies."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class CastShapes(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.shapes = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func is torch.ops.aten._to_copy.default:
+                self.shapes.append(tuple(out.shape))
+            return out
+
+    sgu = random_kwmlp().blocks[3].sgu
+    res, gate = torch.randn(2, 5, 98, 128).unbind(0)
+    n, t, c = gate.shape
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        casts = CastShapes()
+        with casts:
+            ours = sgu.forward_split(res.clone(), gate)
+        bias = sgu.proj.bias[:, None].expand(n, t, c)  # autocast casts these views itself
+        ref = torch.baddbmm(bias, sgu.proj.weight.expand(n, t, t), sgu.norm(gate)).mul_(res)
+    assert ours.dtype == torch.bfloat16
+    torch.testing.assert_close(ours, ref, atol=0, rtol=0)
+    assert (t, t) in casts.shapes and (t,) in casts.shapes
+    assert not any(len(s) == 3 and s[0] == n and s != (n, t, c) for s in casts.shapes)
+    assert casts.shapes.count((n, t, c)) == 1  # the normalised gate, cast for the matmul

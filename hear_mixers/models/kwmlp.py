@@ -47,8 +47,13 @@ class SpatialGatingUnit(nn.Module):
         the time mixing and its bias as one batched matmul, the product in place. Measured
         ~1.5x faster than the einsum forward on CPU, but baddbmm's backward is slow."""
         n, t, c = gate.shape
-        bias = self.proj.bias[:, None].expand(n, t, c)  # (T, 1) -> (n, T, c), a view
-        mixed = torch.baddbmm(bias, self.proj.weight.expand(n, t, t), self.norm(gate))
+        # under autocast, cast weight and bias before expanding them: autocast's own cast of
+        # the expanded views would write (n, T, T) and (n, T, c) copies in every block
+        device = gate.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+        weight, bias = self.proj.weight.to(dtype), self.proj.bias.to(dtype)
+        bias = bias[:, None].expand(n, t, c)  # (T, 1) -> (n, T, c), a view
+        mixed = torch.baddbmm(bias, weight.expand(n, t, t), self.norm(gate))
         return mixed.mul_(res)  # (n, T, c)
 
 

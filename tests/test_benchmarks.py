@@ -1,0 +1,54 @@
+"""benchmarks/flops.py: the analytic FLOP count, the per-op byte count and the ceilings."""
+
+import pytest
+import torch
+
+from benchmarks.flops import (
+    TrafficCounter,
+    ceilings,
+    embedder_window_flops,
+    measured_window_bytes,
+    measured_window_flops,
+)
+from hear_mixers import load_model
+
+
+def test_traffic_counter_counts_reads_and_writes_and_skips_views():
+    x, w, b = torch.randn(8, 16), torch.randn(4, 16), torch.randn(4)
+    counter = TrafficCounter()
+    with counter:
+        y = torch.nn.functional.linear(x, w, b)  # reads x, w, b; writes y (8 x 4)
+        y.view(32).t().unsqueeze(0)  # views: nothing moves
+        torch.ops.aten._unsafe_view(y, [32])  # a view whose schema does not say so
+        y.add_(1.0)  # in place: reads y, writes y
+        y + b.expand(8, 4)  # a broadcast operand counts its 4 distinct elements
+    assert counter.ops == 3
+    assert counter.read == 4 * ((8 * 16 + 4 * 16 + 4) + 8 * 4 + (8 * 4 + 4))
+    assert counter.written == 4 * (8 * 4 * 3)
+
+
+@pytest.mark.parametrize("depth", [4, 12])
+def test_analytic_kwmlp_flops_match_torch_flop_counter(depth):
+    model = load_model(depth=depth)
+    per = embedder_window_flops(model)
+    assert per["source"] == "analytic"
+    assert per["matmul"] == pytest.approx(measured_window_flops(model.encoder, model.depths),
+                                          rel=1e-9)
+    assert per["total"] > per["matmul"]
+
+
+def test_window_bytes_of_the_api():
+    model = load_model(depth=4)
+    fp32 = measured_window_bytes(model, "fp32", n=8)
+    bf16 = measured_window_bytes(model, "bf16", n=8)
+    # a fused call: one second of float32 audio in, 98 frames x 64 float32 values out
+    assert fp32["ideal"] == bf16["ideal"] == 4 * (16000 + 98 * 64)
+    assert fp32["total"] == fp32["read"] + fp32["written"] > 10 * fp32["ideal"]
+    assert bf16["total"] < fp32["total"]  # the encoder's activations shrink to 2 bytes
+    assert model.precision == "fp32" and model.chunk_batch_size is None  # not changed
+
+
+def test_ceilings_take_the_lower_of_compute_and_bandwidth():
+    # 100 MFLOP and 10 MB per window: 1 TFLOP/s -> 10,000/s; 1 TB/s -> 100,000/s
+    assert ceilings(100e6, 10e6, tflops=1, tbps=1) == (10_000, 10_000)
+    assert ceilings(100e6, 10e6, tflops=100, tbps=1) == (1_000_000, 100_000)
