@@ -124,7 +124,7 @@ class Embedder(nn.Module):
                 idx = torch.arange(i, min(i + chunk, batch * n_win), device=audio.device)
                 windows = views[idx // n_win, starts[idx % n_win]]  # (n, size)
                 parts = enc.forward_intermediates(windows, self.depths)
-                out[i : i + len(idx)] = torch.cat([p.to(out.dtype) for p in parts], -1)
+                torch.cat(parts, -1, out=out[i : i + len(idx)])  # written in place, as float32
         return out.view(batch, n_win, frames, -1)[:, win, pos]  # (B, T, D)
 
 
