@@ -124,10 +124,15 @@ def distinct_bytes(t: torch.Tensor) -> int:
     return n * t.element_size()
 
 
+ALLOCATE_ONLY = {torch.ops.aten.empty, torch.ops.aten.empty_like, torch.ops.aten.new_empty,
+                 torch.ops.aten.empty_strided, torch.ops.aten.new_empty_strided}
+
+
 class TrafficCounter(TorchDispatchMode):
     """Adds up the bytes each aten op reads (tensor arguments) and writes (tensor results).
     Ops whose results all share memory with an input (views, reshapes, `_unsafe_view`,
-    detach) move nothing and are skipped; an in-place op counts its read and its write.
+    detach) or that only allocate (`empty` and kin) move nothing and are skipped; an in-place
+    op counts its read and its write.
     `ops` counts the ops that moved data."""
 
     def __init__(self):
@@ -136,6 +141,8 @@ class TrafficCounter(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
+        if func.overloadpacket in ALLOCATE_ONLY:
+            return out  # memory handed out, nothing read or written
         inputs, outputs = _tensors((args, kwargs)), _tensors(out)
         in_place = any(r.alias_info is not None and r.alias_info.is_write
                        for r in func._schema.returns)

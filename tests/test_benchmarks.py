@@ -22,6 +22,7 @@ def test_traffic_counter_counts_reads_and_writes_and_skips_views():
         torch.ops.aten._unsafe_view(y, [32])  # a view whose schema does not say so
         y.add_(1.0)  # in place: reads y, writes y
         y + b.expand(8, 4)  # a broadcast operand counts its 4 distinct elements
+        y.new_empty(1000)  # allocates, writes nothing
     assert counter.ops == 3
     assert counter.read == 4 * ((8 * 16 + 4 * 16 + 4) + 8 * 4 + (8 * 4 + 4))
     assert counter.written == 4 * (8 * 4 * 3)
