@@ -1,6 +1,8 @@
-"""How far the reduced-precision modes of `load_model(precision=...)` move the embeddings.
+"""How far the reduced-precision modes of `load_model(precision=...)` move the embeddings, and
+how much faster they are.
 
     python -m benchmarks.precision [--device cpu|cuda] [--modules hear_mixers.kwmlp_d12 ...]
+                                   [--rounds 7]
 
 For each module and precision (tf32, bf16, fp16) it embeds the same audio (16 clips of 2 s,
 benchmarks.run's noise plus tones) and prints, against fp32: the relative RMS difference
@@ -10,11 +12,17 @@ so it is emulated: the float32 operands of every matmul-like call (F.linear, @, 
 baddbmm, mm, addmm, einsum) are rounded to TF32 (10 mantissa bits, round to nearest even)
 and the products accumulate in float32, as tensor cores do; the table says "tf32 (emulated)".
 CPU fp16 is skipped (autocast fp16 is ~8x slower there, and GPUs are what it is for).
+
+Speed: fp32's time over the mode's for timestamp embeddings of 256 one-second clips, medians
+of `--rounds` calls that alternate fp32 and the mode in one process, so a machine that
+speeds up or slows down over minutes moves both alike (emulated TF32 is not timed).
 """
 
 import argparse
 import contextlib
 import importlib
+import statistics
+import time
 
 import torch
 import torch.nn.functional as F
@@ -62,6 +70,23 @@ def embed(module, audio, precision: str, device: str, emulate: bool):
     return ts.float().cpu(), scene.float().cpu()
 
 
+def speedup(module, precision: str, device: str, rounds: int) -> float:
+    """fp32's median time over `precision`'s, timed alternately on 256 one-second clips."""
+    models = {p: module.load_model(precision=p).to(device) for p in ("fp32", precision)}
+    audio = make_audio(256, 1.0, models["fp32"].sample_rate).to(device)
+    sync = torch.cuda.synchronize if device == "cuda" else lambda: None
+    times = {p: [] for p in models}
+    for i in range(rounds + 1):  # round 0 warms up
+        for p, model in models.items():
+            sync()
+            start = time.perf_counter()
+            module.get_timestamp_embeddings(audio, model)
+            sync()
+            if i:
+                times[p].append(time.perf_counter() - start)
+    return statistics.median(times["fp32"]) / statistics.median(times[precision])
+
+
 def rel(a: torch.Tensor, ref: torch.Tensor) -> float:
     return ((a - ref).norm() / ref.norm()).item()
 
@@ -71,14 +96,18 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--modules", nargs="+",
                     default=["hear_mixers.kwmlp_d4", "hear_mixers.kwmlp_d12", "hear_mixers.asmrh"])
+    ap.add_argument("--rounds", type=int, default=7, help="timed calls per mode (speed)")
     args = ap.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device here")
     cuda = args.device == "cuda"
     print(f"device {torch.cuda.get_device_name() if cuda else 'cpu'}, torch {torch.__version__}; "
           "16 clips of 2 s; differences against fp32 on the same device")
-    print("| module | precision | timestamp rel. RMS | scene rel. RMS | min frame cosine |")
-    print("|---|---|---:|---:|---:|")
+    print(f"{torch.get_num_threads()} torch threads; speed: x fp32's, {args.rounds} alternating "
+          "calls each on 256 x 1 s")
+    print("| module | precision | timestamp rel. RMS | scene rel. RMS | min frame cosine "
+          "| speed vs fp32 |")
+    print("|---|---|---:|---:|---:|---:|")
     for name in args.modules:
         module = importlib.import_module(name)
         rate = module.load_model().sample_rate
@@ -91,8 +120,9 @@ def main(argv=None) -> None:
             ts, scene = embed(module, audio, "fp32" if emulate else precision, args.device, emulate)
             cos = F.cosine_similarity(ts, ref_ts, dim=-1).min().item()
             label = precision + (" (emulated)" if emulate else "")
+            speed = "-" if emulate else f"{speedup(module, precision, args.device, args.rounds):.2f}x"
             print(f"| {name} | {label} | {rel(ts, ref_ts):.2e} | {rel(scene, ref_scene):.2e} "
-                  f"| {cos:.6f} |", flush=True)
+                  f"| {cos:.6f} | {speed} |", flush=True)
 
 
 if __name__ == "__main__":

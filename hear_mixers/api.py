@@ -165,8 +165,9 @@ def load_model(
         64 on CPU, 256 on other devices.
     precision: "fp32" (default), or "bf16" / "fp16" to run the encoder under torch.autocast
         (meant for GPUs; the MFCC frontend stays float32 and embeddings come back float32).
-        Results differ from fp32 by ~1 % (bf16) or ~0.1 % (fp16) relative RMS. On CPU bf16 is
-        ~1.4x faster where the CPU has AVX512-BF16 or AMX; CPU fp16 is ~8x slower.
+        Results differ from fp32 by ~0.7 % (bf16) or ~0.1 % (fp16) relative RMS. On CPU bf16
+        is 1.2-1.5x faster where the CPU has AVX512-BF16 or AMX (measured on 2 Zen 4 cores);
+        CPU fp16 is ~8x slower.
         "tf32": float32 tensors, CUDA matmuls in TF32 during our calls (the frontend's too);
         the same as "fp32" on other devices.
     """

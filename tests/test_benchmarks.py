@@ -53,3 +53,16 @@ def test_ceilings_take_the_lower_of_compute_and_bandwidth():
     # 100 MFLOP and 10 MB per window: 1 TFLOP/s -> 10,000/s; 1 TB/s -> 100,000/s
     assert ceilings(100e6, 10e6, tflops=1, tbps=1) == (10_000, 10_000)
     assert ceilings(100e6, 10e6, tflops=100, tbps=1) == (1_000_000, 100_000)
+
+
+def test_precision_table_has_accuracy_and_alternating_speed(capsys):
+    from benchmarks.precision import main
+
+    main(["--modules", "hear_mixers.kwmlp_d4", "--rounds", "1"])
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| hear_mixers")]
+    assert [r[1].strip() for r in rows] == ["tf32 (emulated)", "bf16"]  # fp16 skipped on CPU
+    emulated, bf16 = rows
+    assert emulated[5].strip() == "-"  # emulation is not timed
+    assert float(bf16[5].strip().rstrip("x")) > 0
+    assert 0 < float(bf16[2]) < 0.05 and float(bf16[4]) > 0.99  # rel. RMS, min cosine
