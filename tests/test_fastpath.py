@@ -148,3 +148,12 @@ def test_time_mixing_under_autocast_casts_weights_not_broadcast_copies():
     assert (t, t) in casts.shapes and (t,) in casts.shapes
     assert not any(len(s) == 3 and s[0] == n and s != (n, t, c) for s in casts.shapes)
     assert casts.shapes.count((n, t, c)) == 1  # the normalised gate, cast for the matmul
+
+
+def test_blocks_run_on_devices_without_autocast():
+    # the autocast query in the time mixing must not fail where autocast does not exist
+    # ("meta": shape inference, as FLOP counters use)
+    block = random_kwmlp().blocks[0].to("meta")
+    with torch.no_grad():
+        out = block(torch.empty(2, 98, 64, device="meta"))
+    assert out.shape == (2, 98, 64) and out.device.type == "meta"

@@ -50,7 +50,8 @@ class SpatialGatingUnit(nn.Module):
         # under autocast, cast weight and bias before expanding them: autocast's own cast of
         # the expanded views would write (n, T, T) and (n, T, c) copies in every block
         device = gate.device.type
-        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+        autocast = torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device)
+        dtype = torch.get_autocast_dtype(device) if autocast else None
         weight, bias = self.proj.weight.to(dtype), self.proj.bias.to(dtype)
         bias = bias[:, None].expand(n, t, c)  # (T, 1) -> (n, T, c), a view
         mixed = torch.baddbmm(bias, weight.expand(n, t, t), self.norm(gate))
