@@ -12,8 +12,9 @@ so the check compares it with the matmul part of the analytic count.
 Memory traffic: `TrafficCounter` adds up the bytes every aten op reads and writes (views and
 other aliasing ops move nothing and are skipped; a broadcast operand counts its distinct
 elements). Eager execution runs one kernel per op, so on a GPU these bytes go through memory
-unless the L2 cache keeps an op's input until the next op (50 MB on an H100; the largest
-KW-MLP activation of a 256-window chunk is 26 MB). Two ceilings follow, in windows per second:
+unless the L2 cache keeps an op's input until the next op (50 MB on an H100; in a chunk of 256
+KW-MLP windows the frontend's frames and spectra are 48 MB each, a block's activations 6-13
+MB, so some may stay). Two ceilings follow, in windows per second:
 compute, peak FLOP/s / FLOPs (no implementation beats it), and eager, min(compute, bandwidth /
 eager bytes) (op-by-op execution that hits no cache).
 """
