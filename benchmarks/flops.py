@@ -20,7 +20,6 @@ eager bytes) (op-by-op execution that hits no cache).
 """
 
 import argparse
-import contextlib
 import copy
 import math
 import re

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from hear_mixers.models.kwmlp import KWMLP, KWMLPConfig
+from hear_mixers.models.kwmlp import KWMLP
 from conftest import random_kwmlp
 
 
