@@ -5,6 +5,7 @@
 #   here:   bash benchmarks/device.sh wheels    # .whl/: the py3.12 wheels that machine lacks
 #   there:  bash benchmarks/device.sh bench fp32 tf32   # one benchmarks.run per precision -> $OUT
 #           bash benchmarks/device.sh tests              # the CUDA tests, benchmarks.precision on CUDA
+#           bash benchmarks/device.sh sweep              # chunk sizes 256-4096, fp32 and bf16
 #
 # A `device` call carries .whl (`carry: [".whl"]`) and runs e.g.
 #   PYTHONUNBUFFERED=1 bash benchmarks/device.sh bench fp32 tf32
@@ -50,8 +51,19 @@ case "${1:-}" in
       tests/test_determinism.py tests/test_precision_emulation.py -k "cuda or tf32 or precision"
     python3 -m benchmarks.precision --device cuda
     ;;
+  sweep)  # the GPU chunk size default (256): 4096 one-second clips per precision and chunk size,
+           # where the time goes (benchmarks.profile); SWEEP_DEVICE=cpu SWEEP_BATCH=64 tries it here
+    device="${SWEEP_DEVICE:-cuda}"
+    [ "$device" = cpu ] || install
+    for precision in fp32 bf16; do
+      for chunk in 256 1024 4096; do
+        python3 -m benchmarks.profile --device "$device" --batch "${SWEEP_BATCH:-4096}" \
+          --precision "$precision" --chunk-batch-size "$chunk" --repeats 3
+      done
+    done
+    ;;
   *)
-    sed -n 2,12p "$0"
+    sed -n 2,13p "$0"
     exit 2
     ;;
 esac
