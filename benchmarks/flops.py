@@ -20,6 +20,7 @@ eager bytes) (op-by-op execution that hits no cache).
 """
 
 import argparse
+import contextlib
 import copy
 import math
 import re
@@ -160,6 +161,18 @@ def _tensors(tree) -> list:
     return [t for t in pytree.tree_leaves(tree) if isinstance(t, torch.Tensor)]
 
 
+@contextlib.contextmanager
+def captured_windows(encoder):
+    """Inside the block, the list of window batches (n, window_samples) that the API hands to
+    `encoder.forward_intermediates`, in call order."""
+    windows, run = [], encoder.forward_intermediates
+    encoder.forward_intermediates = lambda w, depths: windows.append(w) or run(w, depths)
+    try:
+        yield windows
+    finally:
+        del encoder.forward_intermediates
+
+
 def measured_window_bytes(model, precision: str = "fp32", n: int = 256) -> dict:
     """Bytes per encoder window that one `get_timestamp_embeddings` call on `n` one-second clips
     moves between ops, with chunks of `n` windows (weights are read once per chunk) at
@@ -170,16 +183,10 @@ def measured_window_bytes(model, precision: str = "fp32", n: int = 256) -> dict:
     model = copy.copy(model)  # same encoder, our chunk size and precision
     model.chunk_batch_size, model.precision = n, precision
     audio = torch.zeros(n, model.sample_rate, device=next(model.parameters()).device)
-    windows = []
-    run = model.encoder.forward_intermediates
-    model.encoder.forward_intermediates = lambda w, d: windows.append(len(w)) or run(w, d)
     counter = TrafficCounter()
-    try:
-        with counter:
-            emb, _ = get_timestamp_embeddings(audio, model)
-    finally:
-        del model.encoder.forward_intermediates
-    per = 1 / sum(windows)
+    with captured_windows(model.encoder) as windows, counter:
+        emb, _ = get_timestamp_embeddings(audio, model)
+    per = 1 / sum(len(w) for w in windows)
     return {"read": counter.read * per, "written": counter.written * per,
             "total": (counter.read + counter.written) * per, "ops": counter.ops,
             "ideal": (distinct_bytes(audio) + distinct_bytes(emb)) * per}
@@ -227,14 +234,9 @@ def windows_per_second(model, seconds: float) -> float:
     so seams and end alignment are whatever api.Embedder does)."""
     from hear_mixers.api import get_timestamp_embeddings
 
-    enc, sizes = model.encoder, []
-    run = enc.forward_intermediates
-    enc.forward_intermediates = lambda w, depths: sizes.append(len(w)) or run(w, depths)
-    try:
+    with captured_windows(model.encoder) as windows:
         get_timestamp_embeddings(torch.zeros(1, round(seconds * model.sample_rate)), model)
-    finally:
-        del enc.forward_intermediates
-    return sum(sizes) / seconds
+    return sum(len(w) for w in windows) / seconds
 
 
 def shipped_models() -> dict:

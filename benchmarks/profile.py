@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from benchmarks.flops import captured_windows
 from benchmarks.run import make_audio
 from hear_mixers.api import PRECISIONS
 
@@ -37,11 +38,8 @@ def main(argv=None) -> None:
     enc, depths = model.encoder, model.depths
     audio = make_audio(args.batch, args.seconds, model.sample_rate).to(args.device)
 
-    # capture the windows the API hands to the encoder
-    chunks, run = [], enc.forward_intermediates
-    enc.forward_intermediates = lambda w, d: chunks.append(w) or run(w, d)
-    module.get_timestamp_embeddings(audio, model)
-    del enc.forward_intermediates
+    with captured_windows(enc) as chunks:  # the windows the API hands to the encoder
+        module.get_timestamp_embeddings(audio, model)
 
     def blocks(x):
         for d, block in enumerate(enc.blocks[: max(depths)], start=1):
