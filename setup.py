@@ -36,7 +36,9 @@ setup(
     package_dir={"hear_mixers.weights": "weights"},
     package_data={"hear_mixers.weights": ["*.pt", "*.md", "*.json", "SHA256SUMS"]},
     install_requires=[
-        "torch>=2.1",  # install torch==2.13.0 first where a CPU build is wanted (see README)
+        # 2.9: torch.backends.cuda.matmul.fp32_precision (precision="tf32"); install
+        # torch==2.13.0 first where a CPU build is wanted (tools/setup_venv.sh does)
+        "torch>=2.9",
         "nnAudio>=0.3.4",  # the MFCC frontend's mel basis (nnAudio.utils.get_mel), as kwmlp used
         "numpy",
         # the hear-mixers command line: reading audio files, resampling, progress

@@ -96,7 +96,7 @@ def embedder_window_flops(model) -> dict:
     count of FlopCounterMode on one window (marked 'measured')."""
     enc, depths = model.encoder, model.depths
     if getattr(enc, "arch", None) == "kwmlp":
-        parts = kwmlp_window_flops(enc.cfg, max(depths), enc.cfg.depth in depths)
+        parts = kwmlp_window_flops(enc.cfg, max(depths), enc.geometry.num_blocks in depths)
         return {**parts, "source": "analytic"}
     matmul = measured_window_flops(enc, depths)
     return {"total": matmul, "matmul": matmul, "source": "measured (matmuls only)"}
@@ -107,7 +107,7 @@ def measured_window_flops(encoder, depths, n: int = 2) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     param = next(encoder.parameters())
-    windows = torch.zeros(n, encoder.window_samples, device=param.device)
+    windows = torch.zeros(n, encoder.geometry.window_samples, device=param.device)
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         encoder.forward_intermediates(windows, depths)
@@ -240,16 +240,17 @@ def windows_per_second(model, seconds: float) -> float:
 
 
 def shipped_models() -> dict:
-    """name -> Embedder: KW-MLP at depths 4, 8, 12, and ASM-RH when its weights load."""
+    """name -> Embedder: every registered variant whose weights load."""
     import importlib
 
-    from hear_mixers import load_model
+    from hear_mixers.variants import VARIANTS
 
-    models = {f"kwmlp_d{d}": load_model(depth=d) for d in (4, 8, 12)}
-    try:
-        models["asmrh"] = importlib.import_module("hear_mixers.asmrh").load_model()
-    except Exception as e:  # noqa: BLE001 (any failure means: not shipped here)
-        print(f"note: asmrh skipped ({type(e).__name__}: {str(e)[:80]}...)")
+    models = {}
+    for name, variant in VARIANTS.items():
+        try:
+            models[name] = importlib.import_module(variant.module).load_model()
+        except Exception as e:  # noqa: BLE001 (any failure means: not shipped here)
+            print(f"note: {name} skipped ({type(e).__name__}: {str(e)[:80]}...)")
     return models
 
 

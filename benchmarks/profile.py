@@ -44,16 +44,16 @@ def main(argv=None) -> None:
     def blocks(x):
         for d, block in enumerate(enc.blocks[: max(depths)], start=1):
             x = block(x)
-        return enc.norm(x) if enc.cfg.depth in depths else x
+        return enc.norm(x) if enc.geometry.num_blocks in depths else x
 
     autocast = torch.autocast(torch.device(args.device).type, dtype=dtype, enabled=dtype is not None)
     with torch.no_grad(), autocast:  # the stages' inputs as the API makes them
         feats = [enc.frontend(w) for w in chunks]
-        tokens = [enc.stem(f.transpose(1, 2)) for f in feats]
+        tokens = [enc.patchify(f) for f in feats]
     stages = {  # name -> callable over all chunks
         "api total": lambda: module.get_timestamp_embeddings(audio, model),
         "frontend": lambda: [enc.frontend(w) for w in chunks],
-        "stem": lambda: [enc.stem(f.transpose(1, 2)) for f in feats],
+        "stem": lambda: [enc.patchify(f) for f in feats],
         f"blocks 1..{max(depths)}": lambda: [blocks(x) for x in tokens],
     }
     best = {k: float("inf") for k in stages}

@@ -33,13 +33,10 @@ from pathlib import Path
 import torch
 
 from benchmarks import flops
+from hear_mixers.variants import VARIANTS
 
-MODELS = {  # name -> HEAR module
-    "kwmlp_d4": "hear_mixers.kwmlp_d4",
-    "kwmlp_d12": "hear_mixers.kwmlp_d12",
-    "asmrh": "hear_mixers.asmrh",
-    "naive": "hearbaseline.naive",
-}
+# name -> HEAR module: every registered variant, and hearbaseline's naive peer
+MODELS = {**{name: v.module for name, v in VARIANTS.items()}, "naive": "hearbaseline.naive"}
 CASES = {"256x1s": (256, 1.0), "16x10s": (16, 10.0), "1x20min": (1, 1200.0)}  # (batch, s)
 # on a GPU also the batch sizes at which the plain baseline was measured
 GPU_CASES = {**CASES, "4096x1s": (4096, 1.0)}

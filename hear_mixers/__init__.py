@@ -1,11 +1,15 @@
 """hear_mixers: small all-MLP audio encoders as HEAR 2021 embedding modules.
 
-The package itself is a HEAR module: KW-MLP, embeddings from its last block (12).
-Other variants are the modules `hear_mixers.kwmlp`, `hear_mixers.kwmlp_d4`,
-`hear_mixers.kwmlp_d8` and `hear_mixers.kwmlp_d12`.
+The package itself is a HEAR module serving the default variant; every variant is the
+module `hear_mixers.<name>` of the registry `hear_mixers.variants` (python -m
+hear_mixers.variants --modules lists them).
 """
 
-from hear_mixers.api import Embedder, get_scene_embeddings, get_timestamp_embeddings, load_model
+from hear_mixers.api import Embedder, get_scene_embeddings, get_timestamp_embeddings
+from hear_mixers.variants import DEFAULT, VARIANTS, install_modules, make_loader
+
+install_modules()  # the import hook that builds hear_mixers.<variant> from the registry
+load_model = make_loader(VARIANTS[DEFAULT], __name__)
 
 __version__ = "0.1.0"
 __all__ = ["Embedder", "load_model", "get_timestamp_embeddings", "get_scene_embeddings"]

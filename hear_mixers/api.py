@@ -20,16 +20,16 @@ import contextlib
 import math
 import warnings
 from pathlib import Path
-from typing import Callable, Sequence, Union
+from typing import Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hear_mixers.checkpoint import load_checkpoint, weights_dir  # noqa: F401 (public here too)
+from hear_mixers.checkpoint import load_checkpoint
+from hear_mixers.models.base import Encoder
 from hear_mixers.pooling import POOLINGS, SCENE_STEPS, scene_embedding
 
-DEFAULT_WEIGHTS = "kwmlp.pt"  # KW-MLP, 12 blocks, in weights/
 SEAM_CONTEXT_MS = 160  # default context kept on each side of a seam (KW-MLP: 16 frames)
 CHUNK_BATCH_SIZE = 256  # windows per encoder forward; bounds memory for long audio
 CPU_CHUNK_BATCH_SIZE = 64  # default on CPU: ~1.2x faster and half the peak memory of 256
@@ -42,27 +42,34 @@ MAX_AMPLITUDE = 1000.0
 
 
 class Embedder(nn.Module):
-    """A HEAR model: an encoder plus the choices that turn its windows into embeddings."""
+    """A HEAR model: an encoder plus the choices that turn its windows into embeddings.
+    Every option is checked here; `load_model` documents them."""
 
     def __init__(
         self,
-        encoder: nn.Module,
-        depths: list[int],
-        scene_pooling: str,
-        seam_context: int,
+        encoder: Encoder,
+        depth: Union[int, Sequence[int], None] = None,
+        scene_pooling: str = "iterative",
+        seam_context: Union[int, None] = None,
         chunk_batch_size: Union[int, None] = None,
         precision: str = "fp32",
     ):
         super().__init__()
+        geo = encoder.geometry
+        if seam_context is None:  # SEAM_CONTEXT_MS worth of frames, as far as a window allows
+            hop_ms = 1000 * geo.frame_hop / geo.sample_rate
+            seam_context = min(round(SEAM_CONTEXT_MS / hop_ms), (geo.window_frames - 1) // 2)
         self.encoder = encoder
-        self.depths = depths
-        self.scene_pooling = scene_pooling
-        self.seam_context = seam_context
-        self.chunk_batch_size = chunk_batch_size  # None: by device (see chunk_size)
-        self.precision = precision
+        self.depths = _check_depths(depth, geo.num_blocks)
+        self.scene_pooling = _check_choice("scene_pooling", scene_pooling, POOLINGS)
+        self.seam_context = _check_int(
+            "seam_context", seam_context, 0, (geo.window_frames - 1) // 2, " frames")
+        self.chunk_batch_size = None if chunk_batch_size is None else _check_int(
+            "chunk_batch_size", chunk_batch_size, 1)  # None: by device (see chunk_size)
+        self.precision = _check_choice("precision", precision, PRECISIONS)
         # the three HEAR attributes, plain ints
-        self.sample_rate = int(encoder.sample_rate)
-        self.timestamp_embedding_size = int(encoder.embed_dim * len(depths))
+        self.sample_rate = int(geo.sample_rate)
+        self.timestamp_embedding_size = int(geo.embed_dim * len(self.depths))
         self.scene_embedding_size = int(SCENE_STEPS * self.timestamp_embedding_size)
 
     def extra_repr(self) -> str:
@@ -80,23 +87,23 @@ class Embedder(nn.Module):
 
     def num_frames(self, num_samples: int) -> int:
         """Frames wholly inside `num_samples` of audio; at least one."""
-        enc = self.encoder
-        return max(1, (num_samples - enc.frame_length) // enc.frame_hop + 1)
+        geo = self.encoder.geometry
+        return max(1, (num_samples - geo.frame_length) // geo.frame_hop + 1)
 
     def timestamps(self, num_samples: int, device: torch.device) -> torch.Tensor:
         """(T,) frame centres in milliseconds."""
-        enc = self.encoder
-        if num_samples < enc.frame_length:  # one frame, part padding: stamp the clip's middle
+        geo = self.encoder.geometry
+        if num_samples < geo.frame_length:  # one frame, part padding: stamp the clip's middle
             centres = torch.tensor([num_samples / 2], dtype=torch.float64, device=device)
         else:
             frames = torch.arange(self.num_frames(num_samples), dtype=torch.float64, device=device)
-            centres = frames * enc.frame_hop + enc.frame_length / 2
-        return (centres * 1000 / enc.sample_rate).float()
+            centres = frames * geo.frame_hop + geo.frame_length / 2
+        return (centres * 1000 / geo.sample_rate).float()
 
     def frame_embeddings(self, audio: torch.Tensor) -> torch.Tensor:
         """(B, N) float audio on the model's device -> (B, T, timestamp_embedding_size)."""
-        enc = self.encoder
-        frames, size, hop = enc.cfg.num_frames, enc.window_samples, enc.frame_hop
+        enc, geo = self.encoder, self.encoder.geometry
+        frames, size, hop = geo.window_frames, geo.window_samples, geo.frame_hop
         batch, num_samples = audio.shape
         total = self.num_frames(num_samples)
         if num_samples < size:  # shorter than one window: zeros after the end
@@ -144,18 +151,12 @@ def _tf32_matmuls(enabled: bool):
         matmul.fp32_precision = before
 
 
-def load_model(
-    model_file_path: str = "",
-    *,
-    depth: Union[int, Sequence[int], None] = None,
-    scene_pooling: str = "iterative",
-    seam_context: Union[int, None] = None,
-    chunk_batch_size: Union[int, None] = None,
-    precision: str = "fp32",
-) -> Embedder:
+def load_model(model_file_path: str, **options) -> Embedder:
     """Load a hear_mixers (or published kwmlp) checkpoint as a HEAR model in eval mode.
 
-    model_file_path: checkpoint file; empty for the shipped default `weights/kwmlp.pt`.
+    The HEAR modules (`hear_mixers`, `hear_mixers.<variant>`) call this with their own weight
+    file when `model_file_path` is empty. Options, all keywords:
+
     depth: block whose output is the embedding (1..L, default L), or a list of blocks whose
         embeddings are concatenated in the order given.
     scene_pooling: "iterative" (HEAR 2021 kwmlp), "single" or "mean" (paper Table 2).
@@ -164,62 +165,18 @@ def load_model(
     chunk_batch_size: windows per encoder forward (memory bound for long audio); default
         64 on CPU, 256 on other devices.
     precision: "fp32" (default), or "bf16" / "fp16" to run the encoder under torch.autocast
-        (meant for GPUs; the MFCC frontend stays float32 and embeddings come back float32).
-        Results differ from fp32 by ~0.7 % (bf16) or ~0.1 % (fp16) relative RMS. On CPU bf16
-        is 1.2-1.5x faster where the CPU has AVX512-BF16 or AMX (measured on 2 Zen 4 cores);
-        CPU fp16 is ~8x slower.
-        "tf32": float32 tensors, CUDA matmuls in TF32 during our calls (the frontend's too);
-        the same as "fp32" on other devices.
+        (meant for GPUs and for CPUs with native bf16; the frontend stays float32 and
+        embeddings come back float32); "tf32": float32 tensors, CUDA matmuls in TF32 during
+        our calls only; the same as "fp32" on other devices.
     """
-    path = Path(model_file_path) if model_file_path else shipped_weights(DEFAULT_WEIGHTS)
+    if not model_file_path:
+        raise ValueError("load_model needs a checkpoint path; the HEAR modules "
+                         "(hear_mixers, hear_mixers.<variant>) fill in their own weights")
+    path = Path(model_file_path)
     encoder, meta = load_checkpoint(path)
     if meta.get("trained") is False:
         warnings.warn(f"{path} holds untrained weights: {meta.get('note', 'no note')}")
-
-    depths = _check_depths(depth, encoder.cfg.depth)
-    if scene_pooling not in POOLINGS:
-        raise ValueError(f"scene_pooling must be one of {sorted(POOLINGS)}, got {scene_pooling!r}")
-    frames = encoder.cfg.num_frames
-    if seam_context is None:
-        hop_ms = 1000 * encoder.frame_hop / encoder.sample_rate
-        seam_context = min(round(SEAM_CONTEXT_MS / hop_ms), (frames - 1) // 2)
-    if not _is_int(seam_context) or not 0 <= seam_context <= (frames - 1) // 2:
-        raise ValueError(
-            f"seam_context must be an int in 0..{(frames - 1) // 2} frames, got {seam_context!r}"
-        )
-    if chunk_batch_size is not None and (not _is_int(chunk_batch_size) or chunk_batch_size < 1):
-        raise ValueError(f"chunk_batch_size must be a positive int, got {chunk_batch_size!r}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
-    return Embedder(
-        encoder, depths, scene_pooling, seam_context, chunk_batch_size, precision
-    ).eval()
-
-
-def shipped_weights(name: str) -> Path:
-    """The path of a weight file that ships in `weights/`; a clear error when it is missing."""
-    path = weights_dir() / name
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"the shipped weights {path} are not there: this installation lacks the weights/ "
-            "files of hear_mixers. Reinstall it with a plain `pip install .` from a checkout, "
-            "rebuild them (training/recipe_cpu.sh, training/recipe_asm.sh), or pass a "
-            "checkpoint: load_model('path/to/checkpoint.pt') (hear-validator and heareval: "
-            "--model PATH)"
-        )
-    return path
-
-
-def variant_loader(doc: str, weights: str = DEFAULT_WEIGHTS, **defaults) -> Callable[..., Embedder]:
-    """`load_model` of a variant module: the shared one with its own default weight file
-    (in `weights/`) and other default options."""
-
-    def load_variant(model_file_path: str = "", **options) -> Embedder:
-        path = model_file_path or shipped_weights(weights)
-        return load_model(path, **{**defaults, **options})
-
-    load_variant.__doc__ = doc
-    return load_variant
+    return Embedder(encoder, **options).eval()
 
 
 def get_timestamp_embeddings(
@@ -259,6 +216,21 @@ def _check_depths(depth, max_depth: int) -> list[int]:
     if len(set(depths)) != len(depths):
         raise ValueError(f"depth list has repeats: {list(depths)}")
     return list(depths)
+
+
+def _check_choice(name: str, value, choices) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+def _check_int(name: str, value, low: int, high: Union[int, None] = None, unit: str = "") -> int:
+    """An int in low..high (no upper bound when high is None)."""
+    if not _is_int(value) or value < low or (high is not None and value > high):
+        kind = f"an int in {low}..{high}{unit}" if high is not None else (
+            "a positive int" if low == 1 else f"an int >= {low}")
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    return value
 
 
 def _check_audio(audio, model) -> torch.Tensor:

@@ -28,10 +28,9 @@ import torch
 from tqdm import tqdm
 
 from hear_mixers.audio_io import duration, find_audio, first_line, read_audio
-from hear_mixers.checkpoint import sha256_file, shipped_sums, weights_dir
+from hear_mixers.shipped import sha256_file, shipped_sums, weights_dir
+from hear_mixers.variants import DEFAULT, VARIANTS
 
-# HEAR modules `hear_mixers.<name>` that --model accepts by name; add new variants here.
-VARIANTS = ("kwmlp", "kwmlp_d4", "kwmlp_d8", "kwmlp_d12", "asm", "asmrh")
 MAX_BATCH_SECONDS = 600.0  # audio per batch (more only for a single longer file)
 
 
@@ -56,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     embed.add_argument("inputs", nargs="+", metavar="FILES_OR_DIRS",
                        help="audio files, and folders searched for .wav/.flac/.ogg")
     embed.add_argument("--out", required=True, type=Path, help="output folder")
-    embed.add_argument("--model", default="kwmlp",
+    embed.add_argument("--model", default=DEFAULT,
                        help=f"variant ({', '.join(VARIANTS)}) or a checkpoint file")
     embed.add_argument("--depth", type=_depth, default=None,
                        help="block(s) giving the embedding: 8, or 4,8,12 (concatenated)")
@@ -131,7 +130,7 @@ def _load(name: str, depth, device: str):
         raise UsageError("--device cuda: no CUDA device is available")
     options = {} if depth is None else {"depth": depth}
     if name in VARIANTS:
-        module = importlib.import_module(f"hear_mixers.{name}")
+        module = importlib.import_module(VARIANTS[name].module)
         path = ""
     elif Path(name).is_file():
         module, path = importlib.import_module("hear_mixers"), name
@@ -245,7 +244,7 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
 def show_info(args) -> int:
     print("variants (HEAR modules hear_mixers.<name>, shipped weights):")
     for name in VARIANTS:
-        print("  " + _variant_line(name))
+        print("  " + _variant_line(name) + ("  (default)" if name == DEFAULT else ""))
     folder = weights_dir()
     print(f"weight files in {folder}:")
     sums = shipped_sums(folder)
@@ -260,7 +259,7 @@ def show_info(args) -> int:
 
 def _variant_line(name: str) -> str:
     try:
-        model = importlib.import_module(f"hear_mixers.{name}").load_model()
+        model = importlib.import_module(VARIANTS[name].module).load_model()
     except Exception as e:  # a missing or corrupted weight file: say so, list the rest
         return f"{name:<10} not available: {e}"
     params = sum(p.numel() for p in model.parameters())

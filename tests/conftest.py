@@ -9,6 +9,7 @@ import torch
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from hear_mixers.checkpoint import save_checkpoint  # noqa: E402
+from hear_mixers.models.asm import ASM, make_config  # noqa: E402
 from hear_mixers.models.kwmlp import KWMLP, KWMLPConfig  # noqa: E402
 
 # Until trained weights ship, the tests use a seeded, randomly initialised KW-MLP whose
@@ -17,6 +18,9 @@ from hear_mixers.models.kwmlp import KWMLP, KWMLPConfig  # noqa: E402
 
 def pytest_configure(config):
     config.addinivalue_line("filterwarnings", "ignore:.*holds untrained weights")
+    # heavy tests (long audio, subprocesses, synthesis, training): CI runs them all; the fast
+    # set is `pytest -m "not slow" tests`
+    config.addinivalue_line("markers", "slow: a heavy test, left out by -m 'not slow'")
 
 
 def random_kwmlp(seed: int = 0, **cfg) -> KWMLP:
@@ -35,6 +39,18 @@ def random_kwmlp(seed: int = 0, **cfg) -> KWMLP:
 def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("weights") / "kwmlp_random.pt"
     save_checkpoint(random_kwmlp(), path, trained=False, note="random init for tests")
+    return str(path)
+
+
+def random_asm(seed: int = 0, **options) -> ASM:
+    torch.manual_seed(seed)
+    return ASM(make_config("small", **options)).eval()
+
+
+@pytest.fixture(scope="session")
+def asm_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("asm") / "asmrh_random.pt"
+    save_checkpoint(random_asm(), path, trained=False, note="random init for tests")
     return str(path)
 
 

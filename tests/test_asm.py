@@ -9,20 +9,9 @@ from hear_mixers.checkpoint import load_checkpoint, save_checkpoint
 from hear_mixers.models.asm import (
     ASM, GMME, MIXERS, AconC, TokenMixing, make_config, rgb_to_gray_patch_weights, roll_block,
 )
+from conftest import random_asm
 
 ATOL = 1e-5  # float32, batched vs single windows (measured ~1e-6)
-
-
-def random_asm(seed: int = 0, **options) -> ASM:
-    torch.manual_seed(seed)
-    return ASM(make_config("small", **options)).eval()
-
-
-@pytest.fixture(scope="module")
-def asm_checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("asm") / "asmrh_random.pt"
-    save_checkpoint(random_asm(), path, trained=False, note="random init for tests")
-    return str(path)
 
 
 # --- RollBlock
@@ -120,12 +109,12 @@ def test_base_config_is_the_papers_600_patches_of_768():
 @pytest.mark.parametrize("options", [{}, {"stem": "gmme"}, {"tstride": 4},
                                      {"fstride": 8, "dim": 64, "mixer": "asm"}])
 def test_window_geometry_is_consistent(options):
-    """The API's arithmetic: a window of `window_samples` holds `num_frames` columns,
-    `frame_hop` apart, each `frame_length` long."""
+    """A window of `window_samples` gives exactly the fbank frames the patches use, and
+    `num_frames` columns of embeddings."""
     model = ASM(make_config("small", **options))
-    cfg = model.cfg
-    assert (cfg.num_frames - 1) * model.frame_hop + model.frame_length == model.window_samples
-    (emb,) = model.eval().forward_intermediates(torch.randn(2, model.window_samples), [cfg.depth])
+    cfg, geo, fb = model.cfg, model.geometry, model.cfg.frontend
+    assert 1 + (geo.window_samples - fb.frame_length) // fb.frame_shift == cfg.used_frames
+    (emb,) = model.eval().forward_intermediates(torch.randn(2, geo.window_samples), [cfg.depth])
     assert emb.shape == (2, cfg.num_frames, cfg.dim)
 
 
@@ -172,7 +161,7 @@ def test_checkpoint_round_trip_is_strict_and_exact(tmp_path):
     save_checkpoint(model, tmp_path / "a.pt", trained=False)
     loaded, _ = load_checkpoint(tmp_path / "a.pt")
     assert loaded.cfg == model.cfg
-    x = 0.1 * torch.randn(2, model.window_samples)
+    x = 0.1 * torch.randn(2, model.geometry.window_samples)
     assert torch.equal(loaded.forward_intermediates(x, [6])[0], model.forward_intermediates(x, [6])[0])
 
 
@@ -192,26 +181,8 @@ def test_api_timestamps_follow_the_patch_columns(asm_checkpoint, seconds):
     assert scene.shape == (2, model.scene_embedding_size) == (2, 16 * 96)
 
 
-def test_api_batch_equals_single_and_frames_come_from_windows_with_context(asm_checkpoint):
-    model = load_model(asm_checkpoint)
-    assert model.seam_context == 2  # 160 ms at 80 ms per column
-    audio = 0.1 * torch.randn(3, 16000 * 3)
-    emb, _ = get_timestamp_embeddings(audio, model)
-    for i in range(3):
-        torch.testing.assert_close(emb[i : i + 1], get_timestamp_embeddings(audio[i : i + 1], model)[0],
-                                   atol=ATOL, rtol=0)
-    enc, margin, frames = model.encoder, 2, model.encoder.cfg.num_frames
-    windows = audio[0].unfold(0, enc.window_samples, enc.frame_hop)  # every column position
-    (all_windows,) = enc.forward_intermediates(windows, [6])
-    total = emb.shape[1]
-    for t in range(total):
-        lo, hi = min(t, margin), min(total - 1 - t, margin)
-        starts = [s for s in range(len(windows)) if t - s >= lo and s + frames - 1 - t >= hi]
-        err = min((all_windows[s, t - s] - emb[0, t]).abs().max().item() for s in starts)
-        assert err < ATOL, f"column {t} does not come from a window with context"
-
-
 def test_api_depths_and_seam_bounds(asm_checkpoint):
+    assert load_model(asm_checkpoint).seam_context == 2  # 160 ms at 80 ms per column
     model = load_model(asm_checkpoint, depth=[2, 6])
     assert model.timestamp_embedding_size == 192
     with pytest.raises(ValueError, match="depth must be in 1..6"):

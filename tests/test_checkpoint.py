@@ -8,30 +8,9 @@ import pytest
 import torch
 
 from hear_mixers import load_model
-from hear_mixers.checkpoint import load_checkpoint, save_checkpoint, shipped_sums, weights_dir
+from hear_mixers.checkpoint import load_checkpoint, save_checkpoint
 from hear_mixers.models.kwmlp import KWMLP, KWMLPConfig
 from conftest import random_kwmlp
-
-
-def published_state_dict(model: KWMLP) -> dict:
-    """`model`'s weights under the key names and shapes of the published kwmlp file."""
-    sd = {"to_patch_embed.1.weight": model.stem.weight, "to_patch_embed.1.bias": model.stem.bias}
-    for i, b in enumerate(model.blocks):
-        pre = f"layers.{i}.fn."
-        for name, t in [
-            ("norm.weight", b.norm.weight), ("norm.bias", b.norm.bias),
-            ("fn.proj_in.0.weight", b.proj_in.weight), ("fn.proj_in.0.bias", b.proj_in.bias),
-            ("fn.sgu.norm.weight", b.sgu.norm.weight), ("fn.sgu.norm.bias", b.sgu.norm.bias),
-            ("fn.sgu.proj.weight", b.sgu.proj.weight[:, :, None]),  # Conv1d(98, 98, 1)
-            ("fn.sgu.proj.bias", b.sgu.proj.bias),
-            ("fn.proj_out.weight", b.proj_out.weight), ("fn.proj_out.bias", b.proj_out.bias),
-        ]:
-            sd[pre + name] = t
-    sd.update({
-        "to_logits.0.weight": model.norm.weight, "to_logits.0.bias": model.norm.bias,
-        "to_logits.2.weight": model.head.weight, "to_logits.2.bias": model.head.bias,
-    })
-    return collections.OrderedDict((k, v.detach().clone()) for k, v in sd.items())
 
 
 def test_own_format_round_trip(tmp_path):
@@ -51,28 +30,6 @@ def test_config_travels_with_the_checkpoint(tmp_path):
     save_checkpoint(model, tmp_path / "small.pt")
     assert load_model(tmp_path / "small.pt").timestamp_embedding_size == 32
     assert load_checkpoint(tmp_path / "small.pt")[0].cfg.depth == 5
-
-
-def test_published_kwmlp_format_loads_with_its_key_names(tmp_path):
-    model = random_kwmlp(seed=4)
-    sd = published_state_dict(model)
-    assert sd["layers.0.fn.fn.sgu.proj.weight"].shape == (98, 98, 1)
-    assert sum(v.numel() for v in sd.values()) == 424_811
-    torch.save({"model_state_dict": sd}, tmp_path / "kwmlp.pt")
-    loaded, meta = load_checkpoint(tmp_path / "kwmlp.pt")
-    assert meta["trained"] is True and "kwmlp" in meta["source"]
-    audio = torch.randn(2, 16000)
-    assert torch.equal(loaded(audio), model(audio))
-    torch.save(sd, tmp_path / "bare.pt")  # a bare state dict with the original names
-    assert torch.equal(load_checkpoint(tmp_path / "bare.pt")[0](audio), model(audio))
-
-
-def test_published_format_with_a_foreign_key_is_refused(tmp_path):
-    sd = published_state_dict(random_kwmlp())
-    sd["layers.0.fn.fn.extra.weight"] = torch.zeros(1)
-    torch.save({"model_state_dict": sd}, tmp_path / "odd.pt")
-    with pytest.raises(ValueError, match="unexpected key 'layers.0.fn.fn.extra.weight'"):
-        load_checkpoint(tmp_path / "odd.pt")
 
 
 def test_missing_file(tmp_path):
@@ -223,122 +180,3 @@ def test_missing_weights_are_named(tmp_path):
     missing = r"(?s)do not fit KWMLP.*Missing key.*blocks\.3\.sgu\.proj\.weight"
     with pytest.raises(ValueError, match=missing):
         load_model(tmp_path / "partial.pt")
-
-
-def test_published_format_with_other_mfcc_count_is_refused(tmp_path):
-    sd = published_state_dict(random_kwmlp())
-    sd["to_patch_embed.1.weight"] = sd["to_patch_embed.1.weight"][:, :20]
-    torch.save({"model_state_dict": sd}, tmp_path / "mfcc20.pt")
-    with pytest.raises(ValueError, match="expects 20 MFCCs"):
-        load_model(tmp_path / "mfcc20.pt")
-
-
-# ---- sha256 of the shipped weights -------------------------------------------------------
-
-
-def shipped_copy(tmp_path, monkeypatch, sums_text=None):
-    """A weights folder in tmp_path that hear_mixers takes for its shipped one, holding a copy
-    of kwmlp.pt and of SHA256SUMS (or `sums_text`)."""
-    from hear_mixers import api, checkpoint as ckpt
-
-    real = ckpt.weights_dir()
-    folder = tmp_path / "weights"
-    folder.mkdir()
-    shutil.copy(real / "kwmlp.pt", folder / "kwmlp.pt")
-    if sums_text is None:
-        shutil.copy(real / "SHA256SUMS", folder / "SHA256SUMS")
-    elif sums_text is not False:
-        (folder / "SHA256SUMS").write_text(sums_text)
-    monkeypatch.setattr(ckpt, "weights_dir", lambda: folder)
-    monkeypatch.setattr(api, "weights_dir", lambda: folder)
-    return folder
-
-
-def corrupt(path, offset=-100):
-    data = bytearray(path.read_bytes())
-    data[offset] ^= 0xFF
-    path.write_bytes(bytes(data))
-
-
-def test_intact_shipped_copy_loads(tmp_path, monkeypatch):
-    shipped_copy(tmp_path, monkeypatch)
-    assert load_model().depths == [12]
-
-
-def test_corrupted_shipped_file_is_refused_with_both_hashes(tmp_path, monkeypatch):
-    folder = shipped_copy(tmp_path, monkeypatch)
-    expected = hashlib.sha256((folder / "kwmlp.pt").read_bytes()).hexdigest()
-    corrupt(folder / "kwmlp.pt")
-    actual = hashlib.sha256((folder / "kwmlp.pt").read_bytes()).hexdigest()
-    pattern = (
-        rf"kwmlp\.pt: sha256 check failed.*expected {expected}, got {actual}.*corrupted"
-        r".*reinstall hear_mixers.*sha256sum \*\.pt > SHA256SUMS"
-    )
-    with pytest.raises(ValueError, match=pattern):
-        load_model()  # the default path
-    with pytest.raises(ValueError, match=pattern):
-        load_checkpoint(folder / "kwmlp.pt")  # an explicit path into the folder
-    with pytest.raises(ValueError, match=pattern):
-        load_model(str(folder / ".." / "weights" / "kwmlp.pt"))  # another spelling of it
-
-
-def test_corruption_the_zip_reader_misses_is_still_caught(tmp_path, monkeypatch):
-    """Flip a byte inside a stored tensor: torch.load reads it without complaint, the
-    checksum does not."""
-    folder = shipped_copy(tmp_path, monkeypatch)
-    data = (folder / "kwmlp.pt").read_bytes()
-    corrupt(folder / "kwmlp.pt", offset=len(data) // 2)
-    torch.load(folder / "kwmlp.pt", weights_only=True)  # still loads as a zip
-    with pytest.raises(ValueError, match="sha256 check failed"):
-        load_model()
-
-
-@pytest.mark.parametrize("sums_text", [False, "", "0" * 64 + "  other.pt\n"])
-def test_shipped_file_without_an_entry_is_refused(tmp_path, monkeypatch, sums_text):
-    shipped_copy(tmp_path, monkeypatch, sums_text)
-    with pytest.raises(ValueError, match=r"expected an entry in .*SHA256SUMS \(none found\)"):
-        load_model()
-
-
-def test_binary_mode_entries_and_comments_are_read(tmp_path, monkeypatch):
-    digest = hashlib.sha256(open(weights_dir() / "kwmlp.pt", "rb").read()).hexdigest()
-    shipped_copy(tmp_path, monkeypatch, f"# made by sha256sum -b\n\n{digest.upper()} *kwmlp.pt\n")
-    assert load_model().depths == [12]
-
-
-def test_malformed_sums_line_is_named(tmp_path, monkeypatch):
-    shipped_copy(tmp_path, monkeypatch, "justonetoken\n")
-    with pytest.raises(ValueError, match=r"SHA256SUMS, line 1: expected '<sha256>  <file name>'"):
-        load_model()
-
-
-def test_files_outside_the_weights_folder_are_not_checked(tmp_path, monkeypatch):
-    folder = shipped_copy(tmp_path, monkeypatch, "0" * 64 + "  kwmlp.pt\n")  # a wrong sum
-    outside = tmp_path / "mine"
-    outside.mkdir()
-    shutil.copy(folder / "kwmlp.pt", outside / "kwmlp.pt")
-    assert load_model(outside / "kwmlp.pt").depths == [12]
-    with pytest.raises(ValueError, match="sha256 check failed"):
-        load_model(folder / "kwmlp.pt")
-
-
-def test_every_shipped_weight_file_is_in_sha256sums():
-    folder = weights_dir()
-    sums = shipped_sums(folder)
-    fix = f"cd {folder} && sha256sum *.pt > SHA256SUMS"
-    files = sorted(folder.glob("*.pt"))
-    assert files, f"no *.pt in {folder}"
-    for path in files:
-        assert path.name in sums, f"{path.name} has no line in SHA256SUMS; run: {fix}"
-        actual = hashlib.sha256(path.read_bytes()).hexdigest()
-        assert sums[path.name] == actual, f"SHA256SUMS is stale for {path.name}; run: {fix}"
-    stale = sorted(set(sums) - {p.name for p in files})
-    assert not stale, f"SHA256SUMS lists files that are not there: {stale}; run: {fix}"
-
-
-def test_weights_dir_is_one_function():
-    import hear_mixers.api
-    import hear_mixers.checkpoint
-
-    assert hear_mixers.api.weights_dir is hear_mixers.checkpoint.weights_dir
-    assert (weights_dir() / "SHA256SUMS").is_file()

@@ -17,6 +17,7 @@ import torch
 
 import hear_mixers
 import hear_mixers.kwmlp
+import hear_mixers.shipped
 from hear_mixers import cli, get_scene_embeddings, get_timestamp_embeddings, load_model
 
 SR = 16000
@@ -219,22 +220,19 @@ def test_info_lists_variants_weights_and_model_card(capsys):
         assert f"  {name} " in out
     assert "depth 4 " in out and "424,811 parameters" in out and "scene embedding 1024" in out
     assert "kwmlp.pt  1.7 MB  sha256 ok" in out
-    card = json.loads((hear_mixers.api.weights_dir() / "kwmlp.eval.json").read_text())
+    card = json.loads((hear_mixers.shipped.weights_dir() / "kwmlp.eval.json").read_text())
     assert f"test_acc_clean {card['test_acc_clean']:.3f}" in out
     assert "another version" not in out  # the card was measured on this very file
 
 
 def test_info_reports_a_corrupted_weight_file(tmp_path, capsys, monkeypatch):
-    from hear_mixers import checkpoint
-
-    real = checkpoint.weights_dir()
+    real = hear_mixers.shipped.weights_dir()
     for name in ("SHA256SUMS", "kwmlp.eval.json"):
         (tmp_path / name).write_bytes((real / name).read_bytes())
     data = bytearray((real / "kwmlp.pt").read_bytes())
     data[-100] ^= 0xFF
     (tmp_path / "kwmlp.pt").write_bytes(bytes(data))
-    monkeypatch.setattr(checkpoint, "weights_dir", lambda: tmp_path)
-    monkeypatch.setattr(hear_mixers.api, "weights_dir", lambda: tmp_path)
+    monkeypatch.setattr(hear_mixers.shipped, "weights_dir", lambda: tmp_path)
     monkeypatch.setattr(cli, "weights_dir", lambda: tmp_path)
     status, out, _ = run(capsys, "info")
     assert status == 0

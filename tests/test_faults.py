@@ -2,7 +2,6 @@
 resumed, a 20-minute file, and files at other sample rates and channel counts."""
 
 import re
-import time
 
 import numpy as np
 import pytest
@@ -92,19 +91,17 @@ def test_an_interrupted_run_resumes_with_the_missing_files_only(tmp_path, capsys
     assert all(np.load(out / f"{i}.npy").shape == (1024,) for i in range(5))
 
 
+@pytest.mark.slow
 def test_a_twenty_minute_file(tmp_path, capsys):
     """20 min at 16 kHz, scene mode, through block 1 of the shipped weights (reading, windowing
-    and writing are those of every depth). Measured ~6 s on a busy 2-core CPU."""
+    and writing are those of every depth)."""
     g = np.random.default_rng(0)
     sf.write(tmp_path / "long.wav", 0.1 * g.standard_normal(20 * 60 * SR), SR)  # 38 MB PCM_16
-    start = time.perf_counter()
     status, _, err = run(capsys, "embed", tmp_path / "long.wav", "--depth", "1", "--out",
                          tmp_path / "o")
-    seconds = time.perf_counter() - start
     scene = np.load(tmp_path / "o" / "long.npy")
     assert status == 0, err
     assert scene.shape == (1024,) and scene.dtype == np.float32 and np.isfinite(scene).all()
-    assert seconds < 60, f"20 min took {seconds:.0f} s"
 
 
 @pytest.fixture(scope="module")

@@ -50,8 +50,8 @@ def test_matches_kaldi_native_fbank(bins):
     ours = KaldiFbank(FbankConfig(num_mel_bins=bins))(audio)
     for i, wav in enumerate(audio):
         ref = knf_fbank(wav, bins)
-        assert ours[i].shape == ref.shape == (98, bins)
-        torch.testing.assert_close(ours[i], ref, atol=ATOL, rtol=0)
+        assert ours[i].shape == ref.T.shape == (bins, 98)  # (bins, frames); Kaldi's is (frames, bins)
+        torch.testing.assert_close(ours[i], ref.T, atol=ATOL, rtol=0)
 
 
 def test_matches_torchaudio_kaldi_fbank_at_128_bins():
@@ -64,7 +64,7 @@ def test_matches_torchaudio_kaldi_fbank_at_128_bins():
             window_type="hanning", num_mel_bins=128, dither=0.0, frame_shift=10,
             frame_length=25, preemphasis_coefficient=0.97, snip_edges=True, low_freq=20,
         )
-        torch.testing.assert_close(ours[i], ref, atol=ATOL, rtol=0)
+        torch.testing.assert_close(ours[i], ref.T, atol=ATOL, rtol=0)
 
 
 def test_batch_equals_clip_by_clip():
@@ -78,7 +78,7 @@ def test_batch_equals_clip_by_clip():
 def test_frame_count_and_shape():
     fbank = KaldiFbank()
     for n in (400, 559, 560, 16000, 15600):
-        assert fbank(torch.randn(2, n)).shape == (2, 1 + (n - 400) // 160, 128)
+        assert fbank(torch.randn(2, n)).shape == (2, 128, 1 + (n - 400) // 160)
     with pytest.raises(ValueError, match="at least 400 samples"):
         fbank(torch.randn(1, 399))
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 import hear_mixers
-from hear_mixers.api import weights_dir
+from hear_mixers.shipped import weights_dir
 
 package = Path(hear_mixers.__file__).parent
 

@@ -187,6 +187,7 @@ def test_bad_audio_gets_a_named_error_from_every_module(module_name, audio, erro
             embed(audio, model)
 
 
+@pytest.mark.slow
 def test_twenty_minutes_of_audio():
     """20 min through one block of the shipped weights (the windowing is the same for every
     depth; test_api runs 20 min through 12 blocks of a random model)."""

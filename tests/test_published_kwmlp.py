@@ -206,3 +206,20 @@ def test_an_unknown_key_is_named(tmp_path):
     path = write_published(tmp_path / "extra.pt", state)
     with pytest.raises(ValueError, match=re.escape("layers.0.fn.fn.extra.weight")):
         hear_mixers.load_model(path)
+
+
+def test_a_bare_state_dict_with_the_published_names_loads_the_same(tmp_path):
+    state = random_published_state()
+    torch.save(state, tmp_path / "bare.pt")  # no {"model_state_dict": ...} around it
+    wrapped = hear_mixers.load_model(write_published(tmp_path / "wrapped.pt", state), depth=3)
+    bare = hear_mixers.load_model(str(tmp_path / "bare.pt"), depth=3)
+    audio = torch.from_numpy(one_second_clip())[None]
+    assert torch.equal(hear_mixers.get_scene_embeddings(audio, bare),
+                       hear_mixers.get_scene_embeddings(audio, wrapped))
+
+
+def test_another_mfcc_count_is_refused(tmp_path):
+    state = dict(random_published_state())
+    state["to_patch_embed.1.weight"] = state["to_patch_embed.1.weight"][:, :20]
+    with pytest.raises(ValueError, match="expects 20 MFCCs"):
+        hear_mixers.load_model(write_published(tmp_path / "mfcc20.pt", state))

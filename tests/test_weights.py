@@ -10,11 +10,11 @@ import warnings
 import pytest
 import torch
 
-from hear_mixers import load_model
-from hear_mixers.api import DEFAULT_WEIGHTS, weights_dir
+from hear_mixers.kwmlp import load_model
+from hear_mixers.shipped import weights_dir
 from training.data import WORDS
 
-WEIGHTS = weights_dir() / DEFAULT_WEIGHTS
+WEIGHTS = weights_dir() / "kwmlp.pt"
 
 
 def test_default_weights_ship_and_load_strictly():
@@ -30,7 +30,7 @@ def test_default_weights_ship_and_load_strictly():
 
 
 def test_model_card_figures_are_the_evaluation_of_this_file():
-    from training.evaluate import markdown
+    from training.card_figures import markdown
 
     result = json.loads((weights_dir() / "kwmlp.eval.json").read_text())
     assert result["sha256"] == hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()
@@ -41,7 +41,7 @@ def test_model_card_figures_are_the_evaluation_of_this_file():
 def test_recognises_words_from_held_out_voices():
     from hear_mixers.checkpoint import load_checkpoint
     from training.corpus import SIZES, generate
-    from training.evaluate import accuracy
+    from training.card_figures import accuracy
 
     clips, _, _ = generate(WORDS, SIZES["tiny"], seed=1, jobs=2, progress=False)
     held_out = clips.subset((clips.split == "test") & (clips.source == "espeak-ng"))

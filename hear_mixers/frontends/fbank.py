@@ -77,7 +77,8 @@ def frame_to_spectrum(cfg: FbankConfig) -> torch.Tensor:
 
 
 class KaldiFbank(nn.Module):
-    """(n, samples) float waveforms -> (n, frames, num_mel_bins) log mel energies.
+    """(n, samples) float waveforms -> (n, num_mel_bins, frames) log mel energies (the MFCC
+    frontend's layout: bins, then frames).
 
     Each clip's waveform mean is subtracted first (as AST does before kaldi.fbank). The
     matrices are buffers (non-persistent: rebuilt from the config) in float32; the log
@@ -104,4 +105,5 @@ class KaldiFbank(nn.Module):
             # one contiguous copy: matmul on the strided view runs as a slow per-clip bmm
             re, im = (frames.contiguous() @ self.spectrum).chunk(2, dim=-1)  # 2 x (n, T, 257)
             power = re.square() + im.square()
-            return torch.log(torch.clamp(power @ self.mel, min=_EPS))  # (n, T, mel bins)
+            logmel = torch.log(torch.clamp(power @ self.mel, min=_EPS))  # (n, T, mel bins)
+            return logmel.transpose(-2, -1)  # (n, mel bins, T)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hear_mixers.frontends.fbank import FbankConfig, KaldiFbank
+from hear_mixers.models.base import Encoder, Geometry
 
 MIXERS = {  # name -> (token mixing uses the Hermit FFT, channel mixing uses the RollBlock)
     "asm": (False, False),
@@ -94,7 +95,7 @@ class ASMConfig:
 
     @property
     def num_frames(self) -> int:
-        """Embedding frames per window: the time columns T' (read by the HEAR API)."""
+        """Embedding frames per window: the time columns T'."""
         return self.grid[1]
 
 
@@ -282,14 +283,13 @@ class ASMFrontend(nn.Module):
         self.fbank = KaldiFbank(cfg.frontend)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        x = self.fbank(audio)  # (n, frames, mel)
+        x = self.fbank(audio)  # (n, mel, frames)
         x = (x - self.cfg.norm_mean) / (2 * self.cfg.norm_std)
         frames = self.cfg.input_frames
-        x = x[:, :frames] if x.shape[1] >= frames else F.pad(x, (0, 0, 0, frames - x.shape[1]))
-        return x.transpose(1, 2)  # (n, mel, frames), like the MFCC frontend
+        return x[..., :frames] if x.shape[-1] >= frames else F.pad(x, (0, frames - x.shape[-1]))
 
 
-class ASM(nn.Module):
+class ASM(Encoder):
     """Waveform windows -> fbank -> patches -> mixer blocks -> logits (see module doc)."""
 
     arch = "asm"
@@ -303,34 +303,14 @@ class ASM(nn.Module):
         self.blocks = nn.ModuleList(MixerBlock(cfg, i) for i in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.dim)
         self.head = nn.Linear(cfg.dim, cfg.num_classes)
-
-    # Window geometry read by the API (as KWMLP): time column j of a window covers fbank
-    # frames [j * s, j * s + span) with s = tstride (x2 after GMME).
-    @property
-    def sample_rate(self) -> int:
-        return self.cfg.frontend.sample_rate
-
-    @property
-    def _time_scale(self) -> int:
-        return 2 if self.cfg.stem == "gmme" else 1  # fbank frames per grid column
-
-    @property
-    def frame_hop(self) -> int:
-        return self.cfg.tstride * self._time_scale * self.cfg.frontend.frame_shift
-
-    @property
-    def frame_length(self) -> int:
-        fb = self.cfg.frontend
-        return (self.cfg.patch * self._time_scale - 1) * fb.frame_shift + fb.frame_length
-
-    @property
-    def window_samples(self) -> int:
-        fb = self.cfg.frontend
-        return (self.cfg.used_frames - 1) * fb.frame_shift + fb.frame_length  # 15600
-
-    @property
-    def embed_dim(self) -> int:
-        return self.cfg.dim
+        # time column j of a window covers fbank frames [j * s, j * s + span), s = tstride
+        # (x2 after GMME); its embedding is the mean over the column's frequency patches
+        fb, scale = cfg.frontend, 2 if cfg.stem == "gmme" else 1
+        self.geometry = Geometry(
+            sample_rate=fb.sample_rate,
+            frame_hop=cfg.tstride * scale * fb.frame_shift,
+            frame_length=(cfg.patch * scale - 1) * fb.frame_shift + fb.frame_length,
+            window_frames=cfg.num_frames, embed_dim=cfg.dim, num_blocks=cfg.depth)
 
     def patchify(self, feats: torch.Tensor) -> torch.Tensor:
         """(n, mel, frames) features -> (n, T' * F', dim) tokens, time-major."""
@@ -338,24 +318,10 @@ class ASM(nn.Module):
         x = self.patch_embed(x[:, None])  # (n, dim, F', T')
         return x.permute(0, 3, 2, 1).flatten(1, 2)  # (n, T' * F', dim): token = t * F' + f
 
-    def columns(self, x: torch.Tensor) -> torch.Tensor:
+    def to_frames(self, x: torch.Tensor) -> torch.Tensor:
         """(n, T' * F', dim) -> (n, T', dim): mean over the frequency patches of each column."""
         f_patches, t_patches = self.cfg.grid
         return x.view(x.shape[0], t_patches, f_patches, -1).mean(dim=2)
-
-    def forward_intermediates(self, audio: torch.Tensor, depths: list[int]) -> list[torch.Tensor]:
-        """(n, window_samples) -> one (n, T', dim) tensor per requested depth (block outputs,
-        averaged over frequency patches; the last depth passes the trained final LayerNorm
-        first). Blocks after max(depths) are not run."""
-        if audio.shape[-1] != self.window_samples:
-            raise ValueError(f"ASM takes windows of {self.window_samples} samples, got {audio.shape[-1]}")
-        x = self.patchify(self.frontend(audio))
-        out = {}
-        for d, block in enumerate(self.blocks[: max(depths)], start=1):
-            x = block(x)
-            if d in depths:
-                out[d] = self.columns(self.norm(x) if d == self.cfg.depth else x)
-        return [out[d] for d in depths]
 
     def classify(self, feats: torch.Tensor) -> torch.Tensor:
         """(n, mel, input_frames) normalised features -> (n, num_classes) logits."""

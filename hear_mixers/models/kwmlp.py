@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hear_mixers.frontends.mfcc import MFCC, MFCCConfig
+from hear_mixers.models.base import Encoder, Geometry
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,10 @@ class GMLPBlock(nn.Module):
         return self.norm(self.proj_out(self.sgu.forward_split(res, gate))).add_(x)
 
 
-class KWMLP(nn.Module):
+class KWMLP(Encoder):
     """Waveform windows of 1 s -> MFCC -> 98 tokens -> `depth` gMLP blocks -> 35 logits.
 
-    The API uses `forward_intermediates` for embeddings; `forward` is the classifier
+    The API uses `forward_intermediates` (see `Encoder`) for embeddings; `forward` is the classifier
     (with stochastic depth while training).
     """
 
@@ -110,55 +111,17 @@ class KWMLP(nn.Module):
         )
         self.norm = nn.LayerNorm(cfg.dim)  # trained final norm, kept for depth-L embeddings
         self.head = nn.Linear(cfg.dim, cfg.num_classes)
+        fe = cfg.frontend  # one embedding per MFCC frame
+        self.geometry = Geometry(fe.sample_rate, fe.hop_length, fe.n_fft, cfg.num_frames,
+                                 cfg.dim, cfg.depth)
 
-    # Window geometry read by the API: one window is `window_samples` long and gives
-    # `num_frames` token embeddings, `frame_hop` samples apart, frame k centred at
-    # k * frame_hop + frame_length / 2 samples from the window's start.
-    @property
-    def sample_rate(self) -> int:
-        return self.cfg.frontend.sample_rate
-
-    @property
-    def frame_hop(self) -> int:
-        return self.cfg.frontend.hop_length
-
-    @property
-    def frame_length(self) -> int:
-        return self.cfg.frontend.n_fft
-
-    @property
-    def window_samples(self) -> int:
-        return (self.cfg.num_frames - 1) * self.frame_hop + self.frame_length  # 16000
-
-    @property
-    def embed_dim(self) -> int:
-        return self.cfg.dim
-
-    def tokens(self, audio: torch.Tensor) -> torch.Tensor:
-        if audio.shape[-1] != self.window_samples:
-            raise ValueError(
-                f"KW-MLP takes windows of {self.window_samples} samples, got {audio.shape[-1]}"
-            )
-        mfcc = self.frontend(audio)  # (n, 16000) -> (n, 40, 98)
-        return self.stem(mfcc.transpose(1, 2))  # (n, 98, 40) -> (n, 98, 64)
-
-    def forward_intermediates(self, audio: torch.Tensor, depths: list[int]) -> list[torch.Tensor]:
-        """(n, window_samples) -> one (n, num_frames, dim) tensor per requested depth.
-
-        Depth d is the output of block d; depth `cfg.depth` also passes the trained final
-        LayerNorm, as in the classifier. Blocks after max(depths) are not run.
-        """
-        x = self.tokens(audio)
-        out = {}
-        for d, block in enumerate(self.blocks[: max(depths)], start=1):
-            x = block(x)
-            if d in depths:
-                out[d] = self.norm(x) if d == self.cfg.depth else x
-        return [out[d] for d in depths]
+    def patchify(self, mfcc: torch.Tensor) -> torch.Tensor:
+        """(n, n_mfcc, frames) features -> (n, frames, dim) tokens: one 40 x 1 patch a frame."""
+        return self.stem(mfcc.transpose(1, 2))  # (n, 40, 98) -> (n, 98, 40) -> (n, 98, 64)
 
     def classify(self, mfcc: torch.Tensor) -> torch.Tensor:
         """(n, n_mfcc, num_frames) features -> (n, num_classes) logits."""
-        x = self.stem(mfcc.transpose(1, 2))  # (n, 98, 64)
+        x = self.patchify(mfcc)  # (n, 98, 64)
         for block, keep in zip(self.blocks, self._blocks_kept()):
             if keep:
                 x = block(x)

@@ -1,0 +1,63 @@
+"""The contract between an encoder and the HEAR API (`hear_mixers.api`).
+
+The API knows an encoder only through `geometry` and `forward_intermediates`: it cuts audio
+into windows of `geometry.window_samples`, gets `geometry.window_frames` embedding frames per
+window and block, and stamps them from the frame hop and length. It never reads a config.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How one encoder window maps to embedding frames. Frame k of a window covers samples
+    [k * frame_hop, k * frame_hop + frame_length) of it; the API stamps it at the centre."""
+
+    sample_rate: int  # Hz
+    frame_hop: int  # samples between embedding frames
+    frame_length: int  # samples one embedding frame covers
+    window_frames: int  # embedding frames per window
+    embed_dim: int  # width of one block's embedding
+    num_blocks: int  # depths 1..num_blocks can be asked for
+
+    @property
+    def window_samples(self) -> int:
+        """Samples of one window: the span of its frames."""
+        return (self.window_frames - 1) * self.frame_hop + self.frame_length
+
+
+class Encoder(nn.Module):
+    """Base of the encoders: `frontend` -> `patchify` -> `blocks` -> (final `norm` after the
+    last block) -> `to_frames`. Subclasses set `arch`, `geometry`, `frontend` (audio ->
+    (n, bins, frames) features), `blocks` and `norm`, and define `patchify`."""
+
+    arch: str
+    geometry: Geometry
+
+    def patchify(self, features: torch.Tensor) -> torch.Tensor:
+        """(n, bins, frames) features -> the first block's input tokens."""
+        raise NotImplementedError
+
+    def to_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """A block's output -> (n, window_frames, embed_dim); tokens are frames by default."""
+        return x
+
+    def forward_intermediates(self, audio: torch.Tensor, depths: list[int]) -> list[torch.Tensor]:
+        """(n, window_samples) -> one (n, window_frames, embed_dim) tensor per requested depth.
+
+        Depth d is the output of block d; the last block's output also passes the trained
+        final norm, as in the classifier. Blocks after max(depths) are not run.
+        """
+        size = self.geometry.window_samples
+        if audio.shape[-1] != size:
+            raise ValueError(f"{self.arch} takes windows of {size} samples, got {audio.shape[-1]}")
+        x = self.patchify(self.frontend(audio))
+        out = {}
+        for d, block in enumerate(self.blocks[: max(depths)], start=1):
+            x = block(x)
+            if d in depths:
+                out[d] = self.to_frames(self.norm(x) if d == self.geometry.num_blocks else x)
+        return [out[d] for d in depths]
