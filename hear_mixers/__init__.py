@@ -1,8 +1,8 @@
 """hear_mixers: small all-MLP audio encoders as HEAR 2021 embedding modules.
 
 The package itself is a HEAR module serving the default variant; every variant is the
-module `hear_mixers.<name>` of the registry `hear_mixers.variants` (python -m
-hear_mixers.variants --modules lists them).
+module `hear_mixers.<name>` of the registry `hear_mixers.variants` (`hear-mixers variants`
+lists them).
 """
 
 from hear_mixers.api import Embedder, get_scene_embeddings, get_timestamp_embeddings

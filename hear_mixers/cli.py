@@ -3,6 +3,7 @@
     hear-mixers embed FILES_OR_DIRS... --out DIR [--model kwmlp] [--depth 8]
                       [--scene | --timestamps] [--device cpu|cuda] [--batch-size N] [--overwrite]
     hear-mixers info
+    hear-mixers variants [--markdown]
 
 Each input file gets float32 .npy outputs under DIR, named by its path relative to the folder
 it was found in (a file given directly: its name), without the suffix: `in/a/x.wav` -> `a/x`.
@@ -29,7 +30,7 @@ from tqdm import tqdm
 
 from hear_mixers.audio_io import duration, find_audio, first_line, read_audio
 from hear_mixers.shipped import sha256_file, shipped_sums, weights_dir
-from hear_mixers.variants import DEFAULT, VARIANTS
+from hear_mixers.variants import DEFAULT, VARIANTS, markdown_table, modules
 
 MAX_BATCH_SECONDS = 600.0  # audio per batch (more only for a single longer file)
 
@@ -71,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="list the variants, weight files and model cards")
     info.set_defaults(run=show_info)
+
+    listing = commands.add_parser("variants", help="the HEAR module names, one a line")
+    listing.add_argument("--markdown", action="store_true", help="the README's variants table")
+    listing.set_defaults(run=list_variants)
     return parser
 
 
@@ -236,6 +241,11 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
     with open(partial, "wb") as f:
         np.save(f, np.ascontiguousarray(array, dtype=np.float32))
     os.replace(partial, path)
+
+
+def list_variants(args) -> int:
+    print(markdown_table() if args.markdown else "\n".join(modules()))
+    return 0
 
 
 # ---- info -----------------------------------------------------------------------------------

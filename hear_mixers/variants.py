@@ -8,13 +8,11 @@ on first import, so `hear-validator hear_mixers.kwmlp_d4` and heareval find them
 The package itself (`import hear_mixers`) serves DEFAULT.
 
 Everything that lists variants reads them from here: the command line's `--model` and
-`hear-mixers info`, the tests, `.ci/run`'s validator loop (`--modules`), the benchmarks and
-the README's variants table (`--markdown`, compared with the README by a test).
-
-    python -m hear_mixers.variants --modules | --markdown
+`hear-mixers info`, the tests, `.ci/run`'s validator loop (`hear-mixers variants`), the
+benchmarks and the README's variants table (`hear-mixers variants --markdown`, compared with
+the README by a test).
 """
 
-import argparse
 import importlib.abc
 import importlib.util
 import sys
@@ -128,16 +126,3 @@ def markdown_table() -> str:
         rows.append(f"| `{module}` | {summary} | {hop_ms:g} ms | {model.timestamp_embedding_size} "
                     f"| {model.scene_embedding_size} | `weights/{variant.weights}` |")
     return "\n".join(rows)
-
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description="List the hear_mixers variants.")
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--modules", action="store_true", help="HEAR module names, one a line")
-    group.add_argument("--markdown", action="store_true", help="the README's variants table")
-    args = parser.parse_args(argv)
-    print("\n".join(modules()) if args.modules else markdown_table())
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,4 @@
-import collections
 import dataclasses
-import hashlib
-import shutil
 
 import numpy as np
 import pytest
@@ -9,7 +6,7 @@ import torch
 
 from hear_mixers import load_model
 from hear_mixers.checkpoint import load_checkpoint, save_checkpoint
-from hear_mixers.models.kwmlp import KWMLP, KWMLPConfig
+from hear_mixers.models.kwmlp import KWMLPConfig
 from conftest import random_kwmlp
 
 

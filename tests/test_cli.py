@@ -240,3 +240,12 @@ def test_info_reports_a_corrupted_weight_file(tmp_path, capsys, monkeypatch):
     assert "kwmlp      not available:" in out and "sha256 check failed" in out
     assert "measured on another version of this file" in out
     assert hashlib.sha256(bytes(data)).hexdigest() in out  # the error names the actual hash
+
+
+def test_variants_lists_the_registry(capsys):
+    from hear_mixers.variants import markdown_table, modules
+
+    status, out, _ = run(capsys, "variants")
+    assert status == 0 and out.split() == modules()
+    status, out, _ = run(capsys, "variants", "--markdown")
+    assert status == 0 and out.strip() == markdown_table()
