@@ -2,6 +2,7 @@
 hearbaseline.naive on the same inputs as the reference.
 
     python -m benchmarks.run [--device cpu|cuda] [--models kwmlp_d4 kwmlp_d12 asmrh]
+                             [--modes timestamp scene both] [--cases 256x1s 16x10s]
                              [--out DIR] [--quick] [--repeats N] [--precision fp32|tf32|bf16|fp16]
                              [--chunk-batch-size N]
 
@@ -41,7 +42,9 @@ CASES = {"256x1s": (256, 1.0), "16x10s": (16, 10.0), "1x20min": (1, 1200.0)}  # 
 # on a GPU also the batch sizes at which the plain baseline was measured
 GPU_CASES = {**CASES, "4096x1s": (4096, 1.0)}
 QUICK_CASES = {"4x1s": (4, 1.0), "1x5s": (1, 5.0)}  # --quick: in-process, 1 timed call
-MODES = ("timestamp", "scene")
+# "both": a timestamp call then a scene call on the same audio (frames for events and one
+# vector per clip, as a user who wants both pays today)
+MODES = ("timestamp", "scene", "both")
 SEED = 0
 
 
@@ -129,7 +132,12 @@ def worker(job: dict) -> dict:
     model = module.load_model(**options).to(device)
     unit_flops, units = count_work(name, model)
     audio = make_audio(job["batch"], job["seconds"], model.sample_rate).to(device)
-    fn = getattr(module, f"get_{job['mode']}_embeddings")
+    if job["mode"] == "both":
+        def fn(audio, model):
+            module.get_timestamp_embeddings(audio, model)
+            return module.get_scene_embeddings(audio, model)
+    else:
+        fn = getattr(module, f"get_{job['mode']}_embeddings")
     sync = torch.cuda.synchronize if device.startswith("cuda") else lambda: None
 
     memory = PeakMemory(device)
@@ -258,6 +266,11 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--models", nargs="+", default=["kwmlp_d4", "kwmlp_d12", "asmrh"],
                     choices=[m for m in MODELS if m != "naive"])
+    ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES,
+                    help="timestamp, scene, both (the two calls in turn on the same audio)")
+    ap.add_argument("--cases", nargs="+", default=None,
+                    help=f"a subset of the cases ({', '.join(GPU_CASES)}; --quick: "
+                         f"{', '.join(QUICK_CASES)})")
     ap.add_argument("--out", type=Path, default=None, help="folder for the .md and .json")
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: two small cases, one timed call, all in this process")
@@ -281,6 +294,11 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     cases = QUICK_CASES if args.quick else GPU_CASES if args.device == "cuda" else CASES
+    if args.cases:
+        unknown = sorted(set(args.cases) - set(cases))
+        if unknown:
+            sys.exit(f"--cases: unknown {unknown}; this run has {list(cases)}")
+        cases = {c: cases[c] for c in args.cases}
     repeats = args.repeats or (1 if args.quick else 5)
     info = machine(args.device, torch.get_num_threads())
     models = []
@@ -303,7 +321,7 @@ def main(argv=None) -> None:
     results = []
     for name in models + ["naive"]:
         for case, (batch, seconds) in cases.items():
-            for mode in MODES:
+            for mode in args.modes:
                 job = {"model": name, "case": case, "batch": batch, "seconds": seconds,
                        "mode": mode, "device": args.device, "repeats": repeats,
                        "threads": args.threads, "chunk_batch_size": args.chunk_batch_size,

@@ -66,3 +66,20 @@ def test_precision_table_has_accuracy_and_alternating_speed(capsys):
     assert emulated[5].strip() == "-"  # emulation is not timed
     assert float(bf16[5].strip().rstrip("x")) > 0
     assert 0 < float(bf16[2]) < 0.05 and float(bf16[4]) > 0.99  # rel. RMS, min cosine
+
+
+def test_run_times_both_calls_with_naive_in_the_same_table(tmp_path):
+    import json
+
+    from benchmarks.run import main
+
+    main(["--quick", "--models", "kwmlp_d4", "--modes", "both", "--cases", "4x1s",
+          "--out", str(tmp_path)])
+    raw = json.loads(next(tmp_path.glob("*.json")).read_text())
+    rows = {(r["model"], r["mode"]): r for r in raw["results"]}
+    assert set(rows) == {("kwmlp_d4", "both"), ("naive", "both")}
+    ours = rows[("kwmlp_d4", "both")]
+    assert ours["units_per_call"] == 2 * 4  # one window per 1 s clip, in each of the two calls
+    assert ours["output_shape"] == [4, 1024]  # the scene call's output
+    table = next(tmp_path.glob("*.md")).read_text()
+    assert "| kwmlp_d4 | 4x1s | both |" in table and "| naive | 4x1s | both |" in table
