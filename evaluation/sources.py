@@ -94,15 +94,11 @@ SOURCES: tuple[Source, ...] = (
             "*/usr/share/games/widelands/data/world/critters/*.ogg"),
            "eval-only", ("esc",), "GPL-2+",
            "Recorded effects of the environmental sound task (birds, farm and wild animals, "
-           "sawing, hammering, wood chopping, stone working, bubbling), labels from a map of "
-           "file names (evaluation/tasks/esc.py). Only its sound effects are reserved: its "
-           "music and the rest of the package are free for training. Unpacked into a cache "
-           "folder by tools/install_eval_deps.sh (not installed)."),
-    Source("esc-lincity", "debian", "lincity-ng-data",
-           ("*/usr/share/games/lincity-ng/sounds/*",), "eval-only", ("esc",), "GPL-2+",
-           "Recorded city ambiences of the environmental sound task (traffic, trains, water, "
-           "fire, crowds, rockets, windmills). Unpacked into a cache folder like widelands. "
-           "The big game packages (0ad-data, supertuxkart-data, redeclipse-data, ...) are "
+           "sawing, hammering, wood chopping, stone working, kitchen, machinery), labels from "
+           "a map of file names (evaluation/tasks/esc.py). Only its sound effects are "
+           "reserved: its music and the rest of the package are free for training. Unpacked "
+           "into a cache folder by tools/install_eval_deps.sh (not installed). The other "
+           "game packages (0ad-data, lincity-ng-data, wesnoth, supertuxkart-data, ...) are "
            "left to training."),
     Source("held-out-voices", "voices", None, _voice_patterns(), "eval-only",
            ("keywords", "speaker_count"), "GPL-3+ (espeak-ng), BSD-like (flite, festival voices)",
