@@ -248,6 +248,16 @@ def _check_audio(audio, model) -> torch.Tensor:
             f"audio must be floating point in [-1, 1], got {audio.dtype} "
             "(for 16-bit PCM use audio.float() / 32768)"
         )
+    frames, channels = audio.shape
+    if channels <= 8 and frames >= 1000 * channels:
+        # soundfile's (frames, channels) layout taken for (batch, samples): no real batch is
+        # a thousand times more clips than samples, at most 8 samples each (shorter than any
+        # model's frame), so real audio is never refused
+        raise ValueError(
+            f"audio of shape {tuple(audio.shape)} looks like (frames, channels), as soundfile "
+            "reads it, not (batch, samples): transpose it (audio.T) for one clip per channel, "
+            "or downmix it to one clip with audio.mean(dim=1)[None]"
+        )
     if audio.shape[0] == 0:
         raise ValueError("audio batch is empty (shape (0, N))")
     if audio.shape[1] == 0:

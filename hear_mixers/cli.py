@@ -1,19 +1,31 @@
 """hear-mixers: embed audio files with a hear_mixers model; list the installed models.
 
     hear-mixers embed FILES_OR_DIRS... --out DIR [--model kwmlp] [--depth 8]
-                      [--scene | --timestamps] [--device cpu|cuda] [--batch-size N] [--overwrite]
+                      [--scene | --timestamps] [--format npy|parquet] [--ext wav,mp3]
+                      [--device cpu|cuda] [--batch-size N] [--threads N]
+                      [--progress-interval S] [--overwrite]
+                      [--engine local|ray [--address ADDR] [--workers N]]
     hear-mixers info
     hear-mixers variants [--markdown]
 
-Each input file gets float32 .npy outputs under DIR, named by its path relative to the folder
-it was found in (a file given directly: its name), without the suffix: `in/a/x.wav` -> `a/x`.
+Folders are searched for every format the installed libsndfile reads (--ext narrows or widens
+the search); files given directly are read whatever their suffix. Each input file is named by
+its path relative to the folder it was found in (a file given directly: its name), without
+the suffix: `in/a/x.wav` -> `a/x`. With --format npy (the default of the local engine), float32
+.npy outputs under DIR:
     --scene (default)  DIR/a/x.npy             (scene_embedding_size,)
     --timestamps       DIR/a/x.npy             (T, timestamp_embedding_size)
                        DIR/a/x.timestamps.npy  (T,) frame centres in milliseconds
-Outputs are written under a temporary name and renamed, so a file that exists is complete;
-files whose outputs exist are skipped (--overwrite redoes them). Exit status: 0 when every
-file is embedded or already was, 1 when some could not be (listed at the end), 2 for a
-usage error (no input files, unknown model, clashing output names, ...).
+With --format parquet (the only format of --engine ray), Parquet shards DIR/part-*.parquet of
+one row per file (hear_mixers.outputs describes the columns). DIR/hear_mixers.json records
+the configuration that wrote the folder; a run with another one is refused unless
+--overwrite. Outputs are written under a temporary name and renamed, so an output that exists
+is complete; files whose outputs exist are skipped (--overwrite redoes them), so a stopped
+run (Ctrl-C) resumes when run again. Long files are read, resampled and embedded in pieces
+(memory does not grow with their length), with the embeddings of the whole file.
+Exit status: 0 when every file is embedded or already was, 1 when some could not be (listed
+at the end), 2 for a usage error (no input files, unknown model, clashing output names, a
+folder written by another configuration, ...), 130 when interrupted.
 """
 
 import argparse
@@ -21,6 +33,8 @@ import importlib
 import json
 import os
 import sys
+import time
+from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
@@ -28,11 +42,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hear_mixers.audio_io import duration, find_audio, first_line, read_audio
-from hear_mixers.shipped import sha256_file, shipped_sums, weights_dir
+from hear_mixers import outputs
+from hear_mixers.audio_io import AudioReader, duration, find_audio, first_line, parse_suffixes
+from hear_mixers.shipped import sha256_file, shipped_sums, shipped_weights, weights_dir
+from hear_mixers.streaming import embed_blocks
 from hear_mixers.variants import DEFAULT, VARIANTS, markdown_table, modules
 
 MAX_BATCH_SECONDS = 600.0  # audio per batch (more only for a single longer file)
+LONG_SECONDS = 120.0  # files longer than this are streamed alone, in pieces, with progress
 
 
 class UsageError(Exception):
@@ -52,10 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hear-mixers", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    embed = commands.add_parser("embed", help="write embeddings of audio files as .npy")
+    embed = commands.add_parser("embed", help="write embeddings of audio files (.npy, Parquet)")
     embed.add_argument("inputs", nargs="+", metavar="FILES_OR_DIRS",
-                       help="audio files, and folders searched for .wav/.flac/.ogg")
-    embed.add_argument("--out", required=True, type=Path, help="output folder")
+                       help="audio files, and folders searched for the formats libsndfile reads")
+    embed.add_argument("--out", required=True, help="output folder")
     embed.add_argument("--model", default=DEFAULT,
                        help=f"variant ({', '.join(VARIANTS)}) or a checkpoint file")
     embed.add_argument("--depth", type=_depth, default=None,
@@ -66,9 +83,27 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--timestamps", dest="mode", action="store_const", const="timestamps",
                       help="timestamp embeddings and their times (ms) per file")
     embed.set_defaults(mode="scene", run=embed_files)
+    embed.add_argument("--format", choices=["npy", "parquet"], default=None,
+                       help="npy (one file per input; local default) or parquet shards")
+    embed.add_argument("--ext", type=_suffixes, default=None, metavar="SUFFIXES",
+                       help="folder search: only these suffixes (wav,mp3), or +xyz to add one "
+                            "to every suffix libsndfile reads (the default)")
     embed.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     embed.add_argument("--batch-size", type=_positive, default=16, help="files per batch")
-    embed.add_argument("--overwrite", action="store_true", help="redo files whose outputs exist")
+    embed.add_argument("--threads", type=_positive, default=None,
+                       help="torch threads (default: the cores this process may use)")
+    embed.add_argument("--progress-interval", type=float, default=10.0, metavar="SECONDS",
+                       help="seconds between progress lines when stderr is not a terminal")
+    embed.add_argument("--overwrite", action="store_true",
+                       help="redo files whose outputs exist (and accept another configuration)")
+    embed.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="local: this process; ray: Ray Data (pip install hear_mixers[ray])")
+    embed.add_argument("--address", default=None,
+                       help="--engine ray: a running cluster (ray start --head prints it); "
+                            "default: a local instance")
+    embed.add_argument("--workers", type=_positive, default=None,
+                       help="--engine ray: embedding actors, one model each (default: one per "
+                            "GPU, or 2 without GPUs)")
 
     info = commands.add_parser("info", help="list the variants, weight files and model cards")
     info.set_defaults(run=show_info)
@@ -93,44 +128,97 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _suffixes(text: str) -> tuple:
+    try:
+        return parse_suffixes(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
+
+
 # ---- embed ----------------------------------------------------------------------------------
 
 
 def embed_files(args) -> int:
-    module, model = _load(args.model, args.depth, args.device)
-    try:
-        files = find_audio(args.inputs)
-    except FileNotFoundError as e:
-        raise UsageError(str(e)) from None
-    if not files:
-        raise UsageError(f"no .wav/.flac/.ogg files in {' '.join(args.inputs)}")
-    _check_unique(files)
+    args.threads = args.threads or len(os.sched_getaffinity(0))
+    args.format = args.format or ("parquet" if args.engine == "ray" else "npy")
+    if args.engine == "ray":
+        if args.format != "parquet":
+            raise UsageError("--engine ray writes Parquet shards: drop --format npy")
+        from hear_mixers import ray_engine
 
-    size = model.scene_embedding_size if args.mode == "scene" else model.timestamp_embedding_size
+        return ray_engine.embed(args)
+    torch.set_num_threads(args.threads)
+    module, model, weights = load(args.model, args.depth, args.device)
+    files, ignored = list_inputs(args.inputs, args.ext)
+    out = Path(args.out)
+    config = outputs.run_config(args.model, model, sha256_file(weights), args.mode, args.format)
+    output = open_output(out, config, args.overwrite)
+
     todo, refused = [], []  # refused: outputs there that this run may not replace
     for path, name in files:
-        status = _existing(args.out / name, args.mode, size)
+        status = output.status(name)
         if status == "missing" or args.overwrite:
             todo.append((path, name))
         elif status != "done":
             refused.append((path, status))
     skipped = len(files) - len(todo) - len(refused)
 
-    failed = []
-    with tqdm(total=len(todo), unit="file", disable=None) as progress:
+    failed, progress = [], Progress(len(todo), args.progress_interval)
+    try:
         for batch in _batches(todo, args.batch_size):
-            failed += _embed_batch(batch, module, model, args.out, args.mode)
-            progress.update(len(batch))
+            failed += _embed_batch(batch, module, model, output, args.mode, progress)
+        output.close()
+    except KeyboardInterrupt:
+        progress.close()
+        output.close()  # the files embedded so far stay (Parquet: the rows in hand)
+        print(f"hear-mixers: interrupted after {progress.done} of {len(todo)} files; run the "
+              "same command again to embed the rest", file=sys.stderr)
+        return 130
+    progress.close()
 
-    print(f"embedded {len(todo) - len(failed)} files into {args.out}, skipped {skipped} "
-          f"already there, {len(refused) + len(failed)} failed")
+    print(f"embedded {len(todo) - len(failed)} files into {out}, skipped {skipped} "
+          f"already there, {len(refused) + len(failed)} failed" + ignored_note(ignored))
     for path, reason in refused + failed:
         print(f"failed: {path}: {reason}", file=sys.stderr)
     return 1 if refused or failed else 0
 
 
-def _load(name: str, depth, device: str):
-    """--model, --depth, --device -> (module with the HEAR functions, model on the device)."""
+def list_inputs(inputs, suffixes):
+    """FILES_OR_DIRS -> ([(path, output name)], files skipped by suffix); usage errors."""
+    try:
+        files, ignored = find_audio(inputs, suffixes)
+    except FileNotFoundError as e:
+        raise UsageError(str(e)) from None
+    if not files:
+        raise UsageError(f"no audio files in {' '.join(map(str, inputs))}" + ignored_note(ignored))
+    _check_unique(files)
+    return files, ignored
+
+
+def ignored_note(ignored: Counter) -> str:
+    """'; 3 files ignored by suffix (.txt 2, .png 1; --ext widens the search)' or ''."""
+    if not ignored:
+        return ""
+    kinds = ", ".join(f"{suffix} {n}" for suffix, n in ignored.most_common())
+    return f"; {sum(ignored.values())} files ignored by suffix ({kinds}; --ext widens the search)"
+
+
+def open_output(out: Path, config: dict, overwrite: bool):
+    """The output folder, checked against its manifest: NpyOutput or ParquetOutput."""
+    try:
+        outputs.check_manifest(out, config, overwrite)
+        if config["format"] == "parquet":
+            return outputs.ParquetOutput(out, config["mode"], config, overwrite)
+    except outputs.ConfigMismatch as e:
+        raise UsageError(str(e)) from None
+    except ImportError as e:
+        raise UsageError(f"--format parquet needs pyarrow ({e}): pip install pyarrow") from None
+    return outputs.NpyOutput(out, config["mode"], config["size"])
+
+
+def load(name: str, depth, device: str):
+    """--model, --depth, --device -> (module with the HEAR functions, model on the device,
+    weight file)."""
     if device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available")
     options = {} if depth is None else {"depth": depth}
@@ -145,9 +233,10 @@ def _load(name: str, depth, device: str):
         )
     try:
         model = module.load_model(path, **options)
+        weights = Path(path) if path else shipped_weights(VARIANTS[name].weights)
     except (ValueError, TypeError, FileNotFoundError) as e:
         raise UsageError(f"cannot load model {name!r}: {e}") from None
-    return module, model.to(device)
+    return module, model.to(device), weights
 
 
 def _check_unique(files) -> None:
@@ -161,39 +250,14 @@ def _check_unique(files) -> None:
         seen[name] = path
 
 
-def _outputs(base: Path, mode: str) -> list[Path]:
-    """The files a run writes for output name `base` (embeddings first)."""
-    embeddings = base.with_name(base.name + ".npy")
-    if mode == "scene":
-        return [embeddings]
-    return [embeddings, base.with_name(base.name + ".timestamps.npy")]
-
-
-def _existing(base: Path, mode: str, size: int) -> str:
-    """'done' when this mode's outputs exist with this model's size, 'missing' when some do not
-    exist, otherwise why the existing ones cannot be kept or replaced without --overwrite."""
-    outputs = _outputs(base, mode)
-    if outputs[0].is_file():
-        try:
-            shape = np.load(outputs[0], mmap_mode="r").shape
-        except (ValueError, OSError) as e:
-            return f"{outputs[0]} exists but is not a .npy array ({e}); use --overwrite"
-        ndim = 1 if mode == "scene" else 2
-        if len(shape) != ndim or shape[-1] != size:
-            return (
-                f"{outputs[0]} exists with shape {shape}, not that of {mode} embeddings of size "
-                f"{size}; use another --out or --overwrite"
-            )
-    return "done" if all(p.is_file() for p in outputs) else "missing"
-
-
 def _batches(files, batch_size: int):
     """Files sorted by duration (so equal lengths share batches) in batches of at most
     `batch_size` files and MAX_BATCH_SECONDS of audio (a longer file goes alone)."""
     timed = sorted((duration(path), str(path), path, name) for path, name in files)
     batch, seconds = [], 0.0
     for length, _, path, name in timed:
-        if batch and (len(batch) == batch_size or seconds + length > MAX_BATCH_SECONDS):
+        if batch and (len(batch) == batch_size or seconds + length > MAX_BATCH_SECONDS
+                      or length > LONG_SECONDS):
             yield batch
             batch, seconds = [], 0.0
         batch.append((path, name))
@@ -202,27 +266,54 @@ def _batches(files, batch_size: int):
         yield batch
 
 
-def _embed_batch(batch, module: ModuleType, model, out: Path, mode: str) -> list:
+def _embed_batch(batch, module: ModuleType, model, output, mode: str, progress) -> list:
     """Read, embed and write one batch; returns (file, reason) for each file that failed."""
+    if len(batch) == 1 and duration(batch[0][0]) > LONG_SECONDS:
+        return _embed_long(*batch[0], model, output, mode, progress)
     failed, groups = [], {}
     for path, name in batch:
         try:
-            audio = read_audio(path, model.sample_rate)  # (N,)
+            reader = AudioReader(path, model.sample_rate)
+            audio = reader.read()  # (N,)
         except ValueError as e:
             failed.append((path, str(e)))
+            progress.advance()
             continue
-        groups.setdefault(len(audio), []).append((path, name, audio))
+        groups.setdefault(len(audio), []).append((path, name, reader, audio))
     for group in groups.values():  # clips of one length go through the model together
-        audio = torch.from_numpy(np.stack([a for _, _, a in group]))  # (B, N)
+        audio = torch.from_numpy(np.stack([a for *_, a in group]))  # (B, N)
         try:
             arrays = _embed(audio, module, model, mode)
         except (ValueError, RuntimeError) as e:  # e.g. out of memory: report, go on
-            failed += [(path, f"embedding failed: {first_line(e)}") for path, _, _ in group]
+            failed += [(path, f"embedding failed: {first_line(e)}") for path, *_ in group]
+            progress.advance(len(group))
             continue
-        for i, (_, name, _) in enumerate(group):
-            for target, array in zip(_outputs(out / name, mode), arrays):
-                _save_atomic(target, array[i])
+        for i, (path, name, reader, _) in enumerate(group):
+            row = _row(path, name, reader, arrays[0][i], arrays[1][i] if len(arrays) > 1 else None)
+            output.write(row)
+            progress.advance()
     return failed
+
+
+def _embed_long(path, name, model, output, mode: str, progress) -> list:
+    """One long file read, resampled and embedded in pieces, with progress inside it."""
+    try:
+        reader = AudioReader(path, model.sample_rate)
+        progress.start_file(name, reader.duration)
+        result = embed_blocks(reader.blocks(), model, mode, reader.output_samples(),
+                              on_piece=lambda n: progress.within(n / model.sample_rate))
+    except (ValueError, RuntimeError) as e:
+        progress.advance()
+        return [(path, str(e) if isinstance(e, ValueError) else
+                 f"embedding failed: {first_line(e)}")]
+    output.write(_row(path, name, reader, result["embedding"], result.get("timestamps")))
+    progress.advance()
+    return []
+
+
+def _row(path, name, reader, embedding, timestamps) -> dict:
+    return {"name": name, "path": path, "duration_s": reader.duration,
+            "sample_rate": reader.rate, "embedding": embedding, "timestamps": timestamps}
 
 
 def _embed(audio: torch.Tensor, module: ModuleType, model, mode: str) -> list[np.ndarray]:
@@ -234,13 +325,58 @@ def _embed(audio: torch.Tensor, module: ModuleType, model, mode: str) -> list[np
     return [r.detach().cpu().float().numpy() for r in results]
 
 
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    """Write `path` whole or not at all: a temporary file in the same folder, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")  # not *.npy: never taken for an output
-    with open(partial, "wb") as f:
-        np.save(f, np.ascontiguousarray(array, dtype=np.float32))
-    os.replace(partial, path)
+class Progress:
+    """Files done, and seconds done inside a long file: tqdm bars on a terminal; otherwise a
+    line on stderr at most every `interval` seconds (printed when the count moves)."""
+
+    def __init__(self, total: int, interval: float, stream=None):
+        stream = stream or sys.stderr  # looked up now: tests and callers may replace it
+        self.total, self.interval, self.stream, self.done = total, interval, stream, 0
+        self.tty = stream.isatty()
+        self.started = self.last = time.monotonic()
+        self.bar = tqdm(total=total, unit="file", file=stream) if self.tty else None
+        self.inner, self.current = None, None  # the long file in progress: bar, (name, s)
+
+    def advance(self, files: int = 1) -> None:
+        self.done += files
+        if self.inner is not None:
+            self.inner.close()
+        self.inner, self.current = None, None
+        if self.bar is not None:
+            self.bar.update(files)
+        self._line()
+
+    def start_file(self, name, seconds: float) -> None:
+        self.current = (name, seconds, 0.0)
+        if self.tty:
+            self.inner = tqdm(total=round(seconds), unit="s", desc=str(name), leave=False,
+                              file=self.stream)
+
+    def within(self, seconds: float) -> None:
+        if self.current is None:
+            return
+        if self.inner is not None:
+            self.inner.update(round(seconds) - self.inner.n)
+        self.current = (*self.current[:2], seconds)
+        self._line()
+
+    def _line(self) -> None:
+        now = time.monotonic()
+        if self.tty or now - self.last < self.interval:
+            return
+        self.last = now
+        rate = self.done / max(now - self.started, 1e-9)
+        line = f"progress: {self.done}/{self.total} files, {rate:.2f} files/s"
+        if self.current is not None:
+            name, seconds, done = self.current
+            line += f"; {name}: {done:.0f} of {seconds:.0f} s"
+        print(line, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        for bar in (self.inner, self.bar):
+            if bar is not None:
+                bar.close()
+        self.inner = self.bar = None
 
 
 def list_variants(args) -> int:

@@ -65,7 +65,8 @@ def test_scene_outputs_mirror_the_input_tree(tmp_path, capsys, tree, shipped):
     status, out, err = run(capsys, "embed", root, "--out", tmp_path / "out")
     assert status == 0 and "embedded 4 files" in out and err == ""
     written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
-    assert written == ["a.npy", "c.npy", "sub", "sub/a.npy", "sub/deeper", "sub/deeper/B.npy"]
+    assert written == ["_hear_mixers.json", "a.npy", "c.npy", "sub", "sub/a.npy", "sub/deeper",
+                       "sub/deeper/B.npy"]
     for name, samples in audio.items():
         scene = np.load(tmp_path / "out" / f"{name}.npy")
         assert scene.shape == (1024,) and scene.dtype == np.float32
@@ -155,6 +156,10 @@ def test_outputs_of_the_other_mode_are_not_replaced(tmp_path, capsys):
     run(capsys, "embed", tmp_path / "x.wav", "--out", out)  # scene: x.npy is (1024,)
     scene = np.load(out / "x.npy")
     status, _, err = run(capsys, "embed", tmp_path / "x.wav", "--timestamps", "--out", out)
+    assert status == 2 and "mode 'scene' there, 'timestamps' in this run" in err
+    # a folder without a manifest (an older version wrote it): each output is checked
+    (out / "_hear_mixers.json").unlink()
+    status, _, err = run(capsys, "embed", tmp_path / "x.wav", "--timestamps", "--out", out)
     assert status == 1 and "exists with shape (1024,)" in err and "--overwrite" in err
     assert np.array_equal(np.load(out / "x.npy"), scene)
 
@@ -162,7 +167,7 @@ def test_outputs_of_the_other_mode_are_not_replaced(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["{tmp}/empty"], "no .wav/.flac/.ogg files in"),
+        (["{tmp}/empty"], "no audio files in"),
         (["{tmp}/missing.wav"], "no such file or folder"),
         (["{tmp}/in", "--model", "kwmlp_d5"], "unknown model 'kwmlp_d5'.*kwmlp_d4"),
         (["{tmp}/in", "--depth", "13"], r"cannot load model 'kwmlp'.*depth must be in 1\.\.12"),
@@ -249,3 +254,139 @@ def test_variants_lists_the_registry(capsys):
     assert status == 0 and out.split() == modules()
     status, out, _ = run(capsys, "variants", "--markdown")
     assert status == 0 and out.strip() == markdown_table()
+
+
+# ---- the folder search, the manifest, Parquet, progress ------------------------------------
+
+
+def test_folder_search_takes_every_readable_format_in_any_case(tmp_path, capsys):
+    root = tmp_path / "in"
+    kinds = {"a.wav": {}, "b.FLAC": {}, "c.oga": {"format": "OGG"}, "d.Opus":
+             {"format": "OGG", "subtype": "OPUS", "rate": 48000}, "e.mp3": {"format": "MP3"},
+             "f.aiff": {}, "g.AIF": {"format": "AIFF"}, "h.ogg": {}}
+    for i, (name, options) in enumerate(kinds.items()):
+        write(root / name, 0.5, seed=i, **options)
+    (root / "notes.txt").write_text("not audio")
+    (root / "cover.png").write_bytes(b"\x89PNG")
+    (root / "README").write_text("no suffix")
+    status, out, err = run(capsys, "embed", root, "--out", tmp_path / "o")
+    assert status == 0, err
+    assert f"embedded {len(kinds)} files" in out
+    assert "3 files ignored by suffix (" in out and ".txt 1" in out and "(none) 1" in out
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.npy")) == [
+        f"{n.split('.')[0]}.npy" for n in sorted(kinds)]
+
+    # --ext narrows the search (any case, with or without the dot) ...
+    status, out, _ = run(capsys, "embed", root, "--ext", "WAV,.mp3", "--out", tmp_path / "o2")
+    assert status == 0 and "embedded 2 files" in out and "9 files ignored by suffix" in out
+    # ... or widens it with +: a WAV named .xyz is found beside every readable suffix
+    (root / "a.wav").rename(root / "z.xyz")
+    status, out, _ = run(capsys, "embed", root, "--ext", "+xyz", "--out", tmp_path / "o3")
+    assert status == 0 and f"embedded {len(kinds)} files" in out and "3 files ignored" in out
+
+
+def test_a_folder_written_by_another_configuration_is_refused(tmp_path, capsys):
+    """The issue's trap: kwmlp_d4 (same size as kwmlp) into kwmlp's folder kept depth 12."""
+    write(tmp_path / "in" / "x.wav", 0.5)
+    out = tmp_path / "o"
+    assert run(capsys, "embed", tmp_path / "in", "--out", out)[0] == 0
+    first = np.load(out / "x.npy")
+    manifest = json.loads((out / "_hear_mixers.json").read_text())
+    assert manifest["model"] == "kwmlp" and manifest["depths"] == [12]
+    assert manifest["weights_sha256"] == hashlib.sha256(
+        (hear_mixers.shipped.weights_dir() / "kwmlp.pt").read_bytes()).hexdigest()
+    assert manifest["mode"] == "scene" and manifest["format"] == "npy"
+    assert manifest["version"] == hear_mixers.__version__
+
+    status, _, err = run(capsys, "embed", tmp_path / "in", "--model", "kwmlp_d4", "--out", out)
+    assert status == 2 and "depths [12] there, [4] in this run" in err and "--overwrite" in err
+    assert np.array_equal(np.load(out / "x.npy"), first)
+    # the same configuration under another name is no difference: depth 12 is kwmlp_d12
+    status, out_text, _ = run(capsys, "embed", tmp_path / "in", "--model", "kwmlp_d12",
+                              "--out", out)
+    assert status == 0 and "skipped 1 already there" in out_text
+
+    status, _, _ = run(capsys, "embed", tmp_path / "in", "--model", "kwmlp_d4", "--out", out,
+                       "--overwrite")
+    assert status == 0 and json.loads((out / "_hear_mixers.json").read_text())["depths"] == [4]
+    assert not np.array_equal(np.load(out / "x.npy"), first)
+
+
+@pytest.mark.parametrize("mode", ["scene", "timestamps"])
+def test_parquet_rows_read_back_with_pyarrow_and_pandas(tmp_path, capsys, shipped, mode):
+    pq = pytest.importorskip("pyarrow.parquet")
+    pd = pytest.importorskip("pandas")
+    samples = {f"f{i}": write(tmp_path / "in" / f"f{i}.wav", 0.5 + 0.25 * i, seed=i)
+               for i in range(3)}
+    write(tmp_path / "in" / "st.wav", 1.0, rate=22050, channels=2, seed=9)
+    out = tmp_path / "o"
+    status, text, _ = run(capsys, "embed", tmp_path / "in", f"--{mode}", "--format", "parquet",
+                          "--out", out)
+    assert status == 0 and "embedded 4 files" in text
+    shards = sorted(out.glob("part-*.parquet"))
+    assert len(shards) == 1 and not list(out.glob(".*partial"))
+    table = pq.read_table(shards[0])
+    expected = ["name", "path", "duration_s", "sample_rate", "model", "weights_sha256", "depths",
+                "embedding"] + (["timestamps"] if mode == "timestamps" else [])
+    assert table.column_names == expected
+    frame = pd.read_parquet(out)  # the folder: every shard
+    assert sorted(frame["name"]) == ["f0", "f1", "f2", "st"]
+    by_name = frame.set_index("name")
+    assert by_name.loc["st", "sample_rate"] == 22050 and by_name.loc["st", "duration_s"] == 1.0
+    assert by_name.loc["f1", "sample_rate"] == SR and by_name.loc["f1", "duration_s"] == 0.75
+    assert set(frame["model"]) == {"kwmlp"} and all(list(d) == [12] for d in frame["depths"])
+    assert by_name.loc["f2", "path"] == str(tmp_path / "in" / "f2.wav")
+    for name, audio in samples.items():
+        clip = torch.tensor(audio.T, dtype=torch.float32)
+        if mode == "scene":
+            got = np.asarray(by_name.loc[name, "embedding"], np.float32)  # (1024,)
+            want = get_scene_embeddings(clip, shipped)[0].numpy()
+        else:
+            got = np.stack(by_name.loc[name, "embedding"]).astype(np.float32)  # (T, 64)
+            want, stamps = get_timestamp_embeddings(clip, shipped)
+            want = want[0].numpy()
+            np.testing.assert_array_equal(by_name.loc[name, "timestamps"], stamps[0].numpy())
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, atol=ATOL, rtol=0)
+
+
+def test_parquet_output_resumes_with_what_is_missing(tmp_path, capsys):
+    pq = pytest.importorskip("pyarrow.parquet")
+    for i in range(5):
+        write(tmp_path / "in" / f"{i}.wav", 0.3, seed=i)
+    out = tmp_path / "o"
+    args = ["embed", tmp_path / "in", "--format", "parquet", "--out", out]
+    assert run(capsys, *args)[0] == 0
+    status, text, _ = run(capsys, *args)
+    assert status == 0 and "embedded 0 files" in text and "skipped 5 already there" in text
+    write(tmp_path / "in" / "5.wav", 0.3, seed=5)  # a new file: only it is embedded
+    status, text, _ = run(capsys, *args)
+    assert status == 0 and "embedded 1 files" in text and "skipped 5" in text
+    names = [n for s in sorted(out.glob("part-*.parquet"))
+             for n in pq.read_table(s).column("name").to_pylist()]
+    assert sorted(names) == [str(i) for i in range(6)]  # each once
+    # npy into a Parquet folder is another configuration
+    status, _, err = run(capsys, "embed", tmp_path / "in", "--out", out)
+    assert status == 2 and "format 'parquet' there, 'npy' in this run" in err
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(tmp_path, capsys):
+    for i in range(3):
+        write(tmp_path / "in" / f"{i}.wav", 0.3, seed=i)
+    status, _, err = run(capsys, "embed", tmp_path / "in", "--progress-interval", "0",
+                         "--batch-size", "1", "--out", tmp_path / "o")
+    lines = err.strip().splitlines()
+    assert status == 0 and len(lines) == 3, err
+    for i, line in enumerate(lines, start=1):
+        assert re.fullmatch(rf"progress: {i}/3 files, [\d.]+ files/s", line), line
+    status, _, err = run(capsys, "embed", tmp_path / "in", "--out", tmp_path / "o2")
+    assert status == 0 and err == ""  # the default interval (10 s) is longer than this run
+
+
+def test_threads_sets_torch_threads(tmp_path, capsys, monkeypatch):
+    write(tmp_path / "x.wav", 0.3)
+    calls = []
+    monkeypatch.setattr(cli.torch, "set_num_threads", calls.append)
+    assert run(capsys, "embed", tmp_path / "x.wav", "--threads", "3", "--out", tmp_path / "o")[0] == 0
+    assert run(capsys, "embed", tmp_path / "x.wav", "--out", tmp_path / "o2")[0] == 0
+    assert calls == [3, len(os.sched_getaffinity(0))]

@@ -27,7 +27,8 @@ def test_bad_files_are_listed_and_the_good_ones_embedded(tmp_path, capsys):
 
     status, out, err = run(capsys, "embed", root, "--out", tmp_path / "o")
     assert status == 1 and "embedded 2 files" in out and "6 failed" in out
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["good1.npy", "good2.npy"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "_hear_mixers.json", "good1.npy", "good2.npy"]
     reasons = {
         "text.wav": "unreadable audio file: Error opening .*Format not recognised",
         "cut.wav": "truncated WAV file: its header says 32044 bytes, it has 16022",
@@ -67,10 +68,12 @@ def test_an_interrupted_run_resumes_with_the_missing_files_only(tmp_path, capsys
             raise KeyboardInterrupt
         real_save(f, array)
 
-    monkeypatch.setattr(cli.np, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        cli.main(["embed", str(tmp_path / "in"), "--out", str(out)])
-    monkeypatch.setattr(cli.np, "save", real_save)
+    monkeypatch.setattr(cli.outputs.np, "save", save_then_die)
+    status, _, err = run(capsys, "embed", tmp_path / "in", "--out", out)
+    monkeypatch.setattr(cli.outputs.np, "save", real_save)
+    assert status == 130 and err == (
+        "hear-mixers: interrupted after 2 of 5 files; run the same command again to embed the "
+        "rest\n")  # one line, no traceback
     done = sorted(p.name for p in out.glob("*.npy"))
     assert done == ["0.npy", "1.npy"]  # only whole files carry the output name
     assert (out / "2.npy.partial").is_file()  # the half-written one kept its temporary name
@@ -79,15 +82,15 @@ def test_an_interrupted_run_resumes_with_the_missing_files_only(tmp_path, capsys
     (out / "0.npy").unlink()
     mtime = (out / "1.npy").stat().st_mtime_ns
     read = []
-    real_read = cli.read_audio
+    real_reader = cli.AudioReader
     monkeypatch.setattr(
-        cli, "read_audio", lambda path, rate: read.append(path.name) or real_read(path, rate)
+        cli, "AudioReader", lambda path, rate: read.append(path.name) or real_reader(path, rate)
     )
     status, text, _ = run(capsys, "embed", tmp_path / "in", "--out", out)
     assert status == 0 and "skipped 1 already there" in text
     assert sorted(read) == ["0.wav", "2.wav", "3.wav", "4.wav"]
     assert (out / "1.npy").stat().st_mtime_ns == mtime
-    assert sorted(p.name for p in out.iterdir()) == [f"{i}.npy" for i in range(5)]  # no .partial
+    assert sorted(p.name for p in out.glob("[!_]*")) == [f"{i}.npy" for i in range(5)]  # no .partial
     assert all(np.load(out / f"{i}.npy").shape == (1024,) for i in range(5))
 
 
