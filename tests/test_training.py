@@ -143,7 +143,7 @@ def test_short_training_run_writes_a_strict_checkpoint(tmp_path, monkeypatch):
 def test_evaluation_reports_every_card_figure(tmp_path):
     from hear_mixers.checkpoint import save_checkpoint
     from hear_mixers.models.kwmlp import KWMLP
-    from training.evaluate import evaluate, markdown
+    from training.card_figures import evaluate, markdown
 
     torch.manual_seed(0)
     save_checkpoint(KWMLP(), tmp_path / "m.pt", trained=False)
@@ -160,7 +160,7 @@ def test_asm_training_run_stores_fbank_statistics_and_feeds_the_ablation(tmp_pat
 
     from hear_mixers.checkpoint import load_checkpoint
     from training import ablation, train
-    from training.evaluate import evaluate
+    from training.card_figures import evaluate
 
     words, noise = tiny_words(per_word=8), tiny_noise()
     words.save(tmp_path / "corpus")

@@ -6,6 +6,7 @@ exponentially decaying room responses), band-limiting, and real recorded noise m
 random SNR. SpecAugment masks the MFCCs afterwards (`spec_augment`).
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,3 +140,121 @@ def spec_augment(feats: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) 
             band = (pos[None] >= start[:, None]) & (pos[None] < (start + w)[:, None])  # (n, size)
             masked |= band[:, None, :] if axis == 2 else band[:, :, None]
     return torch.where(masked, fill, feats)
+
+
+# ---------------------------------------------------------------- in the log-mel domain
+# The general trainer (training.train_general) reads cached fbank frames
+# (training.features.FeatureBank) and augments them directly, so no step computes a
+# spectrogram. Each waveform augmentation above has a counterpart on the power spectrum
+# (the fbank of a sum of uncorrelated signals is close to the sum of their fbanks):
+# gain is a factor, band-limiting zeroes mel bands, reverb is a decaying tail convolved
+# along time in each band, noise is added at an SNR. The speed change becomes a time
+# stretch that keeps pitch (the pitch labels must stay true).
+
+
+@dataclass(frozen=True)
+class FeatureAugmentConfig:
+    stretch: tuple[float, float] = (0.85, 1.15)  # time factor, pitch kept
+    gain_db: tuple[float, float] = (-18.0, 0.0)
+    reverb_prob: float = 0.3
+    rt60: tuple[float, float] = (0.1, 0.7)  # seconds for the tail's power to fall by 60 dB
+    drr_db: tuple[float, float] = (-3.0, 10.0)  # direct-to-reverberant energy ratio
+    bandlimit_prob: float = 0.3
+    lowpass_hz: tuple[float, float] = (2500.0, 7500.0)
+    highpass_hz: tuple[float, float] = (50.0, 400.0)
+    mix_prob: float = 0.8  # add an interferer (a noise clip, or another training clip)
+    snr_db: tuple[float, float] = (0.0, 25.0)
+    time_masks: int = 2  # SpecAugment after normalisation (`spec_augment`)
+    time_mask_width: int = 20
+    freq_masks: int = 2
+    freq_mask_width: int = 22  # of 128 mel bins
+
+
+def crop_frames(bank, idx: np.ndarray, frames: int, rng: np.random.Generator,
+                stretch=(1.0, 1.0), centre: bool = False) -> np.ndarray:
+    """(n,) clip indices of a FeatureBank -> (n, frames, mel) float32 log-mel crops.
+
+    A clip longer than the crop gives a random (or middle) stretch of `frames` output
+    frames; a shorter one sits at a random (or centred) offset in silence (the fbank floor).
+    A stretch factor f reads source frames f apart (linear interpolation): f > 1 is faster.
+    """
+    from training.features import LOG_FLOOR
+
+    out = np.full((len(idx), frames, bank.num_mel_bins), LOG_FLOOR, np.float32)
+    grid = np.arange(frames, dtype=np.float64)
+    for row, i in enumerate(idx):
+        seg = bank.clip(int(i))
+        count = len(seg)
+        f = rng.uniform(*stretch) if stretch[0] != stretch[1] else float(stretch[0])
+        span = frames * f  # source frames the crop covers
+        if count >= span:
+            room = int(count - span)
+            start = room // 2 if centre else int(rng.integers(0, room + 1))
+            pos = start + grid * f
+        else:
+            room = int(frames - count / f)
+            offset = room // 2 if centre else int(rng.integers(0, room + 1))
+            pos = (grid - offset) * f
+        keep = (pos >= 0) & (pos <= count - 1)
+        if not keep.any():
+            continue
+        pos = pos[keep]
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, count - 1)
+        w = (pos - lo)[:, None].astype(np.float32)
+        block = np.asarray(seg[lo[0] : hi[-1] + 1], np.float32)  # the frames read, once
+        out[row, keep] = block[lo - lo[0]] * (1 - w) + block[hi - lo[0]] * w
+    return out
+
+
+def mel_centres_hz(cfg) -> torch.Tensor:
+    """(mel,) centre frequency of each Kaldi mel band of a FbankConfig."""
+    from hear_mixers.frontends.fbank import kaldi_mel_banks
+
+    return kaldi_mel_banks(cfg).argmax(1).float() * cfg.sample_rate / cfg.n_fft
+
+
+def reverb_power(p: torch.Tensor, rt60: torch.Tensor, drr_db: torch.Tensor,
+                 hop_s: float) -> torch.Tensor:
+    """(n, T, mel) power -> the same with a reverberant tail: each band convolved along time
+    with [1, tail], the tail's power decaying 60 dB over rt60 and summing to 10^(-drr/10);
+    rescaled to the input's loudest frame."""
+    n, length, _ = p.shape
+    k = torch.arange(1, length, device=p.device, dtype=p.dtype)
+    tail = torch.exp(-13.8155 * k[None] * hop_s / rt60[:, None])  # ln(1e6): -60 dB in power
+    tail = tail / tail.sum(1, keepdim=True) * 10 ** (-drr_db[:, None] / 10)
+    kernel = torch.cat([torch.ones(n, 1, dtype=p.dtype, device=p.device), tail], 1)  # (n, T)
+    size = 2 * length
+    wet = torch.fft.irfft(torch.fft.rfft(p, size, dim=1) * torch.fft.rfft(kernel, size, dim=1)[..., None],
+                          size, dim=1)[:, :length].clamp_min(0)
+    peak_in, peak_out = p.sum(2).amax(1), wet.sum(2).amax(1)  # (n,)
+    return wet * (peak_in / peak_out.clamp_min(1e-20))[:, None, None]
+
+
+def augment_features(feats: torch.Tensor, noise: torch.Tensor, cfg: FeatureAugmentConfig,
+                     gen: torch.Generator, centres_hz: torch.Tensor, hop_s: float) -> torch.Tensor:
+    """(n, T, mel) log-mel crops and (n, T, mel) interferer crops -> augmented log-mel
+    (gain, reverb, band-limiting, interferer at an SNR), floored as the fbank is."""
+    from training.features import LOG_FLOOR
+
+    n, dev = feats.shape[0], feats.device
+    p = feats.exp() * 10 ** (_uniform(n, cfg.gain_db, gen, dev)[:, None, None] / 10)
+    rows = torch.rand(n, generator=gen, device=dev) < cfg.reverb_prob
+    if rows.any():
+        k = int(rows.sum())
+        p[rows] = reverb_power(p[rows], _uniform(k, cfg.rt60, gen, dev),
+                               _uniform(k, cfg.drr_db, gen, dev), hop_s)
+    rows = torch.rand(n, generator=gen, device=dev) < cfg.bandlimit_prob
+    if rows.any():
+        k = int(rows.sum())
+        low, high = _uniform(k, cfg.lowpass_hz, gen, dev), _uniform(k, cfg.highpass_hz, gen, dev)
+        keep = (centres_hz[None] >= high[:, None]) & (centres_hz[None] <= low[:, None])  # (k, mel)
+        p[rows] = p[rows] * keep[:, None, :]
+    rows = torch.rand(n, generator=gen, device=dev) < cfg.mix_prob
+    if rows.any():
+        k = int(rows.sum())
+        snr = _uniform(k, cfg.snr_db, gen, dev)
+        sig, nz = p[rows], noise[rows].exp()
+        scale = sig.mean((1, 2)) / (nz.mean((1, 2)).clamp_min(1e-20) * 10 ** (snr / 10))
+        p[rows] = sig + scale[:, None, None] * nz
+    return p.clamp_min(math.exp(LOG_FLOOR)).log()

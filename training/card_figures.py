@@ -1,6 +1,6 @@
 """Recompute every figure of the model card from a checkpoint and the held-out data.
 
-    python -m training.evaluate weights/kwmlp.pt --corpus /tmp/corpus_cpu \
+    python -m training.card_figures weights/kwmlp.pt --corpus /tmp/corpus_cpu \
         --noise /tmp/noise_bank --json weights/kwmlp.eval.json
 
 Test clips are the corpus's held-out voices, each word centred in 1 s, no augmentation.
@@ -63,7 +63,7 @@ def pooled_embeddings(model, clips: Clips, depths: list[int]) -> list[np.ndarray
     parts = [[] for _ in depths]
     for i in range(0, len(clips), BATCH):
         x = waveforms(clips, np.arange(i, min(i + BATCH, len(clips)))).to(device)
-        x = x[:, : model.window_samples]  # ASM windows are 15600 samples: 25 ms cut at the end
+        x = x[:, : getattr(model, "geometry", model).window_samples]  # ASM windows are 15600 samples: 25 ms cut at the end
         for part, emb in zip(parts, model.forward_intermediates(x, depths)):
             part.append(emb.mean(1).cpu().numpy())
     return [np.concatenate(p) for p in parts]

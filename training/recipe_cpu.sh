@@ -14,6 +14,6 @@ echo "data ready after $((SECONDS / 60)) min"
 python -m training.train --corpus "$data/corpus" --noise "$data/noise" --recipe cpu --out weights/kwmlp.pt
 echo "trained after $((SECONDS / 60)) min"
 (cd weights && sha256sum *.pt > SHA256SUMS)  # shipped files are checked against it at load
-python -m training.evaluate weights/kwmlp.pt --corpus "$data/corpus" --noise "$data/noise" \
+python -m training.card_figures weights/kwmlp.pt --corpus "$data/corpus" --noise "$data/noise" \
     --json weights/kwmlp.eval.json
 echo "recipe done in $((SECONDS / 60)) min"

@@ -33,7 +33,7 @@ from hear_mixers.models.asm import ACTIVATIONS, ASM, MIXERS, make_config
 from hear_mixers.models.kwmlp import KWMLP, KWMLPConfig
 from training.augment import AugmentConfig, augment, noise_segments, place, spec_augment
 from training.data import WORDS, Clips
-from training.evaluate import accuracy
+from training.card_figures import accuracy
 
 
 @dataclass(frozen=True)
