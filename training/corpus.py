@@ -59,6 +59,7 @@ voice), so the same command gives the same corpus whatever --jobs.
         there from the cpu run's CPU time, ~240 CPU-s; not measured)
 
     python -m training.corpus OUT_DIR [--size tiny|cpu|full] [--words w1,w2] [--jobs N] [--seed S]
+                              [--splits train,valid]
 """
 
 import argparse
@@ -193,9 +194,11 @@ def _f0(rng: random.Random, base: float | None) -> float:
     return 0.0 if base is None else round(base * 2 ** (rng.uniform(-SEMITONES, SEMITONES) / 12), 1)
 
 
-def build_presets(size: Size, seed: int) -> tuple[list[Preset], list[str]]:
-    """Every (voice, setting) of `size`, and notes on what is missing. Each voice draws its
-    settings from its own seeded generator, so voices don't shift each other's draws."""
+def build_presets(size: Size, seed: int,
+                  splits: tuple[str, ...] = SPLITS) -> tuple[list[Preset], list[str]]:
+    """Every (voice, setting) of `size` whose voice is in `splits`, and notes on what is
+    missing. Each voice draws its settings from its own seeded generator, so voices don't shift
+    each other's draws, and leaving a split out changes nothing in the others."""
     presets, notes = [], []
     missing = [e for e in ENGINES if shutil.which(e) is None]
     notes += [f"{e} not installed: skipped" for e in missing]
@@ -230,7 +233,7 @@ def build_presets(size: Size, seed: int) -> tuple[list[Preset], list[str]]:
             count = n if split == "train" else max(1, round(n * HELD_OUT_SHARE))
             presets += [Preset(engine, f"{engine}:{voice}", split, voice, _stretch(r), _f0(r, f0))
                         for _ in range(count)]
-    return presets, notes
+    return [p for p in presets if p.split in splits], notes
 
 
 def work_units(presets: list[Preset]) -> list[list[Preset]]:
@@ -378,13 +381,19 @@ def run_unit(presets: list[Preset], words: list[str]) -> tuple[Clips, collection
 
 
 def generate(words: list[str], size: Size, seed: int = 0, jobs: int = 1,
-             progress: bool = True) -> tuple[Clips, collections.Counter, list[str]]:
+             progress: bool = True, splits: tuple[str, ...] = SPLITS
+             ) -> tuple[Clips, collections.Counter, list[str]]:
     """The corpus: clips in a fixed order (units in preset order, words in `words` order),
-    dropped counts per (engine, reason), and notes on skipped engines or voices."""
+    dropped counts per (engine, reason), and notes on skipped engines or voices. Only the
+    voices of `splits` are synthesised (a training recipe asks for ("train", "valid"): the
+    test voices are the evaluation suite's)."""
     unknown = [w for w in words if w not in WORDS]
     if unknown:
         raise ValueError(f"not Speech Commands words: {unknown}")
-    presets, notes = build_presets(size, seed)
+    unknown_splits = set(splits) - set(SPLITS)
+    if unknown_splits:
+        raise ValueError(f"unknown splits: {sorted(unknown_splits)}")
+    presets, notes = build_presets(size, seed, splits)
     units = work_units(presets)
     results: list[tuple[Clips, collections.Counter] | None] = [None] * len(units)
     bar = tqdm(total=len(presets) * len(words), unit="word", disable=not progress)
@@ -446,11 +455,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--words", default=",".join(WORDS), help="comma-separated, default all 35")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--splits", default=",".join(SPLITS),
+                        help="voices to synthesise; train,valid for training (test voices "
+                             "are the evaluation suite's)")
     args = parser.parse_args(argv)
     words = [w.strip() for w in args.words.split(",") if w.strip()]
+    splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
     start = time.time()
     try:
-        clips, dropped, notes = generate(words, SIZES[args.size], args.seed, args.jobs)
+        clips, dropped, notes = generate(words, SIZES[args.size], args.seed, args.jobs,
+                                         splits=splits)
     except ValueError as e:
         sys.exit(str(e))
     clips.save(args.out_dir)

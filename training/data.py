@@ -41,10 +41,13 @@ class Clips:
     def _index(self):
         return self.starts, self.lengths, self.labels, self.split, self.source, self.voice
 
-    def save(self, folder) -> None:
+    def save(self, folder, write_audio: bool = True) -> None:
+        """audio.npy and index.npz; `write_audio=False` writes the index only (for a caller
+        that streamed audio.npy itself)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / "audio.npy", self.audio)
+        if write_audio:
+            np.save(folder / "audio.npy", self.audio)
         np.savez(folder / "index.npz", **dict(zip(_INDEX, self._index())))
 
     @classmethod
