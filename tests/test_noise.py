@@ -7,9 +7,19 @@ import soundfile as sf
 
 from training.data import Clips
 from training.general import music
-from training.noise import (DRUM_PACKAGE, PACKAGES, build_bank, category, copyright_stanzas,
-                            drop_reason, drum_hits, file_licence, names_a_keyword,
-                            split_by_file, trim)
+from training.noise import (
+    DRUM_PACKAGE,
+    PACKAGES,
+    build_bank,
+    category,
+    copyright_stanzas,
+    drop_reason,
+    drum_hits,
+    file_licence,
+    names_a_keyword,
+    split_by_file,
+    trim,
+)
 from training.sources_train import check_not_reserved
 
 RATE = 16000
