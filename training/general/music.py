@@ -216,16 +216,18 @@ def render(font_path: str, events: list[Event]) -> list[np.ndarray]:
         subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5",
                         "-O", "float", "-r", str(RENDER_RATE), "-F", str(wav), font_path,
                         str(mid)], check=True, capture_output=True, timeout=3600)
-        audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
-    mono = audio.mean(axis=1)  # (samples,)
-    clips = []
-    for e, start in zip(events, starts):
-        a, n = start * rate // MS, round(e.seconds * rate)
-        part = np.pad(mono[a : a + n], (0, max(0, n - len(mono[a : a + n]))))
-        clip = soxr.resample(part, rate, SAMPLE_RATE).astype(np.float32)
-        fade = round(FADE_S * SAMPLE_RATE)
-        clip[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-        clips.append(clip)
+        clips = []
+        with sf.SoundFile(str(wav)) as f:  # slot by slot: the whole render may be GBs
+            rate = f.samplerate
+            for e, start in zip(events, starts):
+                a, n = start * rate // MS, round(e.seconds * rate)
+                f.seek(min(a, f.frames))
+                part = f.read(n, dtype="float32", always_2d=True).mean(axis=1)  # (<= n,)
+                part = np.pad(part, (0, n - len(part)))
+                clip = soxr.resample(part, rate, SAMPLE_RATE).astype(np.float32)
+                fade = round(FADE_S * SAMPLE_RATE)
+                clip[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+                clips.append(clip)
     return clips
 
 
