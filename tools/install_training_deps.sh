@@ -1,16 +1,43 @@
 #!/usr/bin/env bash
-# Debian packages for the training corpus: speech engines and real recorded noise.
-# Only Debian `main` is used (no mbrola, no pico: their licences are non-free), so the
-# weights trained from them carry no non-free voice. Needs root (apt-get).
-# Usage: bash tools/install_training_deps.sh [all|speech]   (speech: the engines only, ~14 MB;
-# all adds ~250 MB of recordings for the noise bank)
+# Debian packages for the training data: speech engines, soundfonts, recorded speech, sound
+# effects and ambiences. Only Debian `main` is used (no mbrola, no pico: their licences are
+# non-free), so the weights trained from them carry no non-free voice. Needs root (apt-get).
+# Never installs what the evaluation suite reserves (evaluation/sources.py: TimGM6mb,
+# hydrogen-drumkits, sonic-pi-samples, ktuberling-data, widelands-data's effects).
+#
+# Usage: bash tools/install_training_deps.sh [all|speech]
+#   speech  the speech engines only (~14 MB)
+#   all     adds fluidsynth, the Fluid and MuseScore soundfonts, klettres-data and desktop
+#           sounds (installed, ~300 MB), and downloads the game packages (~1.3 GB of .debs)
+#           and unpacks them into $HEAR_MIXERS_CACHE/packages/<package>/ without installing
+#           them (default cache: ~/.cache/hear_mixers); see training/sources_train.py.
+# Idempotent: what is there already is neither installed nor unpacked again.
 set -euo pipefail
 packages=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)
+extract=()
 if [ "${1:-all}" = all ]; then
     packages+=(
-        sonic-pi-samples hydrogen-drumkits sound-theme-freedesktop  # effects, drums, ambience
-        klettres-data ktuberling-data  # recorded speech in many languages: babble
+        fluidsynth fluid-soundfont-gm musescore-general-soundfont  # rendered music, drums
+        klettres-data  # recorded speech in 19 languages
+        sound-theme-freedesktop oxygen-sounds  # desktop event sounds
+    )
+    extract+=(  # game effects, ambiences, music and acted voices
+        wesnoth-1.16-data lincity-ng-data hedgewars-data supertux-data extremetuxracer-data
+        frozen-bubble-data freeciv-data pingus-data xmoto-data
     )
 fi
 bash "$(dirname "$0")/apt_install.sh" "${packages[@]}"
+
+cache="${HEAR_MIXERS_CACHE:-$HOME/.cache/hear_mixers}"
+mkdir -p "$cache/debs" "$cache/packages"
+for p in "${extract[@]}"; do
+    target="$cache/packages/$p"
+    [ -f "$target/.version" ] && continue
+    (cd "$cache/debs" && apt-get download -q "$p" 2>/dev/null)  # as root: warns, works
+    deb=$(ls -t "$cache/debs/${p}"_*.deb | head -n 1)
+    rm -rf "$target"
+    dpkg-deb -x "$deb" "$target"
+    dpkg-deb -f "$deb" Version > "$target/.version"  # marks a complete unpack
+done
 echo "training packages present: ${packages[*]}"
+[ ${#extract[@]} -eq 0 ] || echo "unpacked into $cache/packages: ${extract[*]}"
