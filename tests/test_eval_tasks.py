@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from evaluation.tasks import TASKS, common, drums, keywords, pitch
+from evaluation.tasks import (TASKS, common, drums, esc, instrument, keywords, language, pitch,
+                              speaker_count)
 from evaluation.tasks.__main__ import main as cli
 from training import corpus
 
@@ -27,12 +28,22 @@ EXPECTED = {  # task -> (embedding_type, prediction_type, split_mode, evaluation
     "pitch": ("scene", "multiclass", "trainvaltest", ["pitch_acc", "chroma_acc"]),
     "events": ("event", "multilabel", "trainvaltest", ["event_onset_200ms_fms", "segment_1s_er"]),
     "drums": ("scene", "multiclass", "new_split_kfold", ["top1_acc"]),
+    "esc": ("scene", "multiclass", "new_split_kfold", ["top1_acc"]),
+    "instrument": ("scene", "multiclass", "trainvaltest", ["top1_acc"]),
+    "language": ("scene", "multiclass", "new_split_kfold", ["top1_acc"]),
+    "speaker_count": ("scene", "multiclass", "trainvaltest", ["top1_acc"]),
 }
 HAVE = {"keywords": keywords.available(), "pitch": pitch.available(),
-        "events": bool(drums.kit_files()), "drums": bool(drums.kit_files())}
+        "events": bool(drums.kit_files()), "drums": bool(drums.kit_files()),
+        "esc": esc.available(), "instrument": instrument.available(),
+        "language": bool(language.recordings()), "speaker_count": speaker_count.available()}
 WHY = {"keywords": "espeak-ng / flite / festival missing (install_training_deps.sh speech)",
-       "pitch": "fluidsynth or a GM soundfont missing", "events": "hydrogen-drumkits missing",
-       "drums": "hydrogen-drumkits missing"}
+       "pitch": "fluidsynth or timgm6mb-soundfont missing", "events": "hydrogen-drumkits missing",
+       "drums": "hydrogen-drumkits missing",
+       "esc": "widelands-data's sounds missing (tools/install_eval_deps.sh)",
+       "instrument": "fluidsynth or timgm6mb-soundfont missing",
+       "language": "ktuberling-data missing",
+       "speaker_count": "espeak-ng / flite / festival missing (install_training_deps.sh speech)"}
 
 
 def needs(name: str):
@@ -205,6 +216,81 @@ def test_pitch_renders_the_labelled_pitch(built):
         assert -0.5 < semitones < 24.5 and abs((semitones + 6) % 12 - 6) < 0.5, (src, peak)
         checked += 1
     assert checked >= 4
+
+
+@needs("instrument")
+def test_instrument_families_split_by_program(built):
+    meta, vocab, splits, sources = load(built["instrument"][0])
+    assert vocab == list(instrument.FAMILIES)
+    programs = {s: {src["program"] for src in sources.values() if src["split"] == s}
+                for s in splits}
+    assert not (programs["train"] & programs["test"] or programs["valid"] & programs["test"]
+                or programs["train"] & programs["valid"])
+    for file, src in sources.items():  # the label is the program's GM family
+        family = splits[src["split"]][file][0]
+        assert 0 <= src["program"] - instrument.FIRST_PROGRAM[family] < 8
+        assert src["soundfont"].endswith("TimGM6mb.sf2")
+    for split, labels in splits.items():  # every family in every split
+        assert {x[0] for x in labels.values()} == set(vocab), split
+
+
+@needs("language")
+def test_language_folds_by_word_and_recording(built):
+    meta, vocab, splits, sources = load(built["language"][0])
+    assert len(vocab) >= 10 and vocab == sorted(vocab)
+    fold_of_word: dict[str, set[str]] = {}
+    for file, src in sources.items():
+        fold_of_word.setdefault(src["word"], set()).add(src["split"])
+        assert splits[src["split"]][file] == [Path(src["file"]).parent.name]
+    assert all(len(f) == 1 for f in fold_of_word.values())
+    files = [src["file"] for src in sources.values()]
+    assert len(files) == len(set(files))  # each recording once
+
+
+@needs("language")
+def test_language_band_limited():
+    """Nothing above 4 kHz is left of a recording's own bandwidth."""
+    r = common.rng(0, "t")
+    noise_ = common.coloured_noise(16000, 0.0, r)
+    out = language.band_limit(noise_)
+    spectrum = np.abs(np.fft.rfft(out)) ** 2
+    assert spectrum[4200:].sum() < 1e-3 * spectrum.sum() and out.shape == noise_.shape
+
+
+@needs("esc")
+def test_esc_folds_by_recording_session(built):
+    meta, vocab, splits, sources = load(built["esc"][0])
+    assert vocab == list(esc.LABELS) and len(vocab) >= 10
+    fold_of_group: dict[str, set[str]] = {}
+    for file, src in sources.items():
+        fold_of_group.setdefault(src["group"], set()).add(src["split"])
+        relative = src["file"].removeprefix(esc.DATA + "/")
+        assert esc.label_of(relative) == splits[src["split"]][file][0]
+    assert all(len(f) == 1 for f in fold_of_group.values())
+
+
+def test_esc_map():
+    assert esc.label_of("sound/animals/bird3_01.ogg") == "bird"
+    assert esc.label_of("world/critters/duck/duck_00.ogg") == "bird"
+    assert esc.label_of("sound/farm/sheep_02.ogg") == "farm_animal"
+    assert esc.label_of("sound/animals/wolf_00.ogg") == "wild_mammal"
+    assert esc.label_of("sound/woodcutting/tree_falling_00.ogg") == "wood_chopping"
+    assert esc.label_of("sound/farm/scythe_00.ogg") is None  # of no class
+    assert esc.label_of("sound/animals/frog.ogg") is None
+    assert esc.group_of("sound/animals/bird1_02.ogg") == esc.group_of("sound/animals/bird1_00.ogg")
+
+
+@needs("speaker_count")
+def test_speaker_count_held_out_voices_and_word_split(built):
+    meta, vocab, splits, sources = load(built["speaker_count"][0])
+    assert vocab == ["1", "2", "3", "4"]
+    words = meta["words"]
+    assert not (set(words["train"]) & set(words["test"]) or set(words["valid"]) & set(words["test"]))
+    for file, src in sources.items():
+        voices = src["voices"]
+        assert splits[src["split"]][file] == [str(len(voices))]
+        assert len({v["speaker"] for v in voices}) == len(voices)  # distinct speakers
+        assert all(_corpus_split(v["voice"]) == "test" for v in voices)
 
 
 def test_midi_file_layout():

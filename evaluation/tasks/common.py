@@ -25,7 +25,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from training import noise
+from training import noise  # licence helpers (package_stanzas, file_licence)
 
 VERSION = "v1"
 SIZES = ("tiny", "full")
@@ -87,21 +87,39 @@ def segment(audio: np.ndarray, n: int, r: np.random.Generator) -> np.ndarray:
     return (audio[start : start + n] * scale).astype(np.float32)
 
 
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus")
+
+
+def package_files(package: str) -> list[str]:
+    """Every audio file the Debian package installed, sorted; [] when it is not installed."""
+    try:
+        listing = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True,
+                                 check=True).stdout.splitlines()
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return []
+    return [p for p in sorted(listing)
+            if p.lower().endswith(AUDIO_SUFFIXES) and Path(p).is_file()]
+
+
+def package_version(package: str) -> str:
+    out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package],
+                         capture_output=True, text=True, check=False)
+    return out.stdout.strip() or "unknown"
+
+
 # sonic-pi's ambience samples (ambi_*, vinyl_*) of at least this length: background sound
 MIN_AMBIENCE_S = 2.0
+AMBIENCE_PREFIXES = ("ambi_", "vinyl_")
 
 
 def ambience(read: Callable[[str], np.ndarray], rate: int) -> list[tuple[str, np.ndarray]]:
     """(path, (n,) float32 audio at `rate`) of sonic-pi-samples' ambience files of at least
     MIN_AMBIENCE_S, read with `read(path)`; [] when the package is not installed."""
-    try:
-        files = noise.package_files("sonic-pi-samples")
-    except (subprocess.CalledProcessError, FileNotFoundError):
-        return []
-    stanzas = noise.package_stanzas("sonic-pi-samples")
+    files = package_files("sonic-pi-samples")
+    stanzas = noise.package_stanzas("sonic-pi-samples") if files else []
     found = []
-    for package, path in files:  # files of a licence the copyright file names (CC0, MIT)
-        if (noise.category(package, path) == "ambience"
+    for path in files:  # files of a licence the copyright file names (CC0, MIT)
+        if (Path(path).name.startswith(AMBIENCE_PREFIXES)
                 and noise.file_licence(path, stanzas) != "unknown"):
             audio = read(path)
             if len(audio) >= MIN_AMBIENCE_S * rate and rms(audio) > 1e-4:

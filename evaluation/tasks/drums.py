@@ -25,9 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.tasks import common
-from training import noise
+from hear_mixers.audio_io import read_audio
+from training import noise  # licence helpers
 
 PACKAGE = "hydrogen-drumkits"
+SOURCES = ("hydrogen-drumkits",)  # evaluation.sources names
 RATE = 48000
 CLASSES = ("kick", "snare", "hihat", "tom", "cymbal", "clap")
 # first match wins; matched against the lower-cased name without "(...)" details
@@ -116,7 +118,10 @@ def first_files(hits: list[Hit], count: int) -> list[Hit]:
 def load_hit(hit: Hit, max_seconds: float) -> np.ndarray | None:
     """(n,) float32 at 48 kHz, peak 1, leading silence trimmed, at most `max_seconds` (50 ms
     fade when cut); None when silent."""
-    audio = noise.read_mono(hit.path, RATE)
+    try:
+        audio = read_audio(Path(hit.path), RATE)
+    except ValueError:  # an empty placeholder sample
+        return None
     peak = float(np.abs(audio).max(initial=0.0))
     if peak < MIN_PEAK:
         return None
@@ -148,7 +153,7 @@ def build(out_dir: Path, size: str, seed: int, sample_rates: list[int]) -> Path:
         name="drums", embedding_type="scene", prediction_type="multiclass",
         split_mode="new_split_kfold", splits=tuple(FOLDS), labels=CLASSES,
         evaluation=("top1_acc",), sample_duration=CLIP_S, source_rate=RATE,
-        extra={"source": f"Debian {PACKAGE} {noise.package_version(PACKAGE)}: one recorded "
+        extra={"source": f"Debian {PACKAGE} {common.package_version(PACKAGE)}: one recorded "
                          "hit per clip; kits grouped by author, a group in one fold only",
                "fold_groups": {f: sorted(g for g, x in fold_of.items() if x == f)
                                for f in FOLDS}})

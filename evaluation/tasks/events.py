@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.tasks import common, drums
-from training import noise
+from hear_mixers.audio_io import read_audio
 
 RATE = drums.RATE
+SOURCES = ("hydrogen-drumkits", "sonic-pi-samples")  # evaluation.sources names
 CLASSES = ("kick", "snare", "hihat", "tom", "cymbal")
 CLIP_S = 5.0
 COUNTS = {"full": {"train": 600, "valid": 150, "test": 150},
@@ -66,7 +67,7 @@ def build(out_dir: Path, size: str, seed: int, sample_rates: list[int]) -> Path:
     audio = {h.path: drums.load_hit(h, MAX_HIT_S) for h in hits}
     hits = [h for h in hits if audio[h.path] is not None]  # silent placeholders out
     split_of = split_hits(hits, seed)
-    bank = common.ambience(lambda path: noise.read_mono(path, RATE), RATE)
+    bank = common.ambience(lambda path: read_audio(Path(path), RATE), RATE)
 
     info = common.TaskInfo(
         name="events", embedding_type="event", prediction_type="multilabel",
@@ -77,7 +78,7 @@ def build(out_dir: Path, size: str, seed: int, sample_rates: list[int]) -> Path:
                # epochs because sed_eval's scoring is slow; it reads the same setting here
                "evaluation_params": {"task_specific_param_grid": {
                    "check_val_every_n_epoch": [10]}},
-               "source": f"Debian {drums.PACKAGE} {noise.package_version(drums.PACKAGE)} hits "
+               "source": f"Debian {drums.PACKAGE} {common.package_version(drums.PACKAGE)} hits "
                          "over sonic-pi-samples ambience or coloured noise; split by kit group",
                "kit_groups": {s: sorted(g for g, x in split_of.items() if x == s)
                               for s in ("train", "valid", "test")}})

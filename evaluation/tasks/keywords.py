@@ -29,9 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.tasks import common
-from training import corpus, noise
+from hear_mixers.audio_io import read_audio
+from training import corpus
 from training.data import SAMPLE_RATE, WORDS
 
+SOURCES = ("held-out-voices", "espeak-ng", "flite", "festival", "sonic-pi-samples")  # evaluation.sources names
 TARGETS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 UNKNOWN, SILENCE = "_unknown_", "_silence_"
 OTHERS = tuple(w for w in WORDS if w not in TARGETS)
@@ -86,7 +88,7 @@ def build(out_dir: Path, size: str, seed: int, sample_rates: list[int]) -> Path:
         others = r.choice(OTHERS, UNKNOWN_PER_PRESET[size], replace=False)
         words.append(list(TARGETS) + [str(w) for w in others])
     spoken = synthesise(presets, words)
-    bank = common.ambience(noise.read_mono, SAMPLE_RATE)
+    bank = common.ambience(lambda path: read_audio(Path(path), SAMPLE_RATE), SAMPLE_RATE)
 
     info = common.TaskInfo(
         name="keywords", embedding_type="scene", prediction_type="multiclass",

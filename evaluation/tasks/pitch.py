@@ -2,9 +2,9 @@
 fluidsynth from a Debian GM soundfont; label = MIDI pitch ("36".."84").
 
 Sizes: full = 32 GM programs (every family but percussion and effects) x the 49 pitches
-36..84, FluidR3_GM (fluid-soundfont-gm, MIT); tiny = 6 programs x 8 random pitches,
-TimGM6mb (timgm6mb-soundfont, GPL-2). Either falls back to the other font when its own is
-missing. Velocity: random 40..120 per note.
+36..84; tiny = 6 programs x 8 random pitches. Soundfont: TimGM6mb (timgm6mb-soundfont,
+GPL-2), reserved for evaluation (evaluation/sources.py); the FluidR3 family is left to
+training. Velocity: random 40..120 per note.
 
 Rendering: one fluidsynth call per program (`fluidsynth -ni -R 0 -C 0 -F out.wav -r 48000`,
 reverb and chorus off) plays a standard MIDI file we write: its notes one after another, each
@@ -27,16 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.tasks import common
-from training import noise
+from hear_mixers.audio_io import read_audio
 
 RATE = 48000
 PITCHES = tuple(range(36, 85))  # C2..C6
-FONTS = {  # size -> (package, soundfont), the first one installed is used
-    "full": [("fluid-soundfont-gm", "/usr/share/sounds/sf2/FluidR3_GM.sf2"),
-             ("timgm6mb-soundfont", "/usr/share/sounds/sf2/TimGM6mb.sf2")],
-    "tiny": [("timgm6mb-soundfont", "/usr/share/sounds/sf2/TimGM6mb.sf2"),
-             ("fluid-soundfont-gm", "/usr/share/sounds/sf2/FluidR3_GM.sf2")],
-}
+FONT = ("timgm6mb-soundfont", "/usr/share/sounds/sf2/TimGM6mb.sf2")  # eval-only (sources.py)
+SOURCES = ("timgm6mb", "fluidsynth")  # evaluation.sources names
 # GM programs (0-based): pianos, chromatic percussion, organs, guitars, basses, strings,
 # ensembles, brass, reeds, pipes, synth leads and pads
 PROGRAMS = {"full": (0, 4, 6, 8, 11, 12, 16, 19, 21, 24, 25, 27, 30, 32, 33, 38, 40, 42, 48,
@@ -50,9 +46,10 @@ TICKS = 480  # per quarter note; at the default 120 bpm one second is 960 ticks
 SILENT_PEAK = 1e-3
 
 
-def soundfont(size: str) -> tuple[str, str] | None:
-    """(package, path) of the soundfont for `size`, None when none is installed."""
-    return next(((p, f) for p, f in FONTS[size] if Path(f).is_file()), None)
+def soundfont(size: str = "full") -> tuple[str, str] | None:
+    """(package, path) of the task's soundfont (the same at every size), None when it is not
+    installed."""
+    return FONT if Path(FONT[1]).is_file() else None
 
 
 def available() -> bool:
@@ -95,7 +92,7 @@ def render(program: int, notes: list[tuple[int, int]], font: str) -> list[np.nda
         subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5",
                         "-r", str(RATE), "-F", str(wav), font, str(mid)],
                        capture_output=True, check=True, timeout=600)
-        audio = noise.read_mono(str(wav), RATE)
+        audio = read_audio(wav, RATE)
     n, clips = round(CLIP_S * RATE), []
     for i in range(len(notes)):
         start = round(i * STEP_S * RATE)
@@ -109,7 +106,7 @@ def render(program: int, notes: list[tuple[int, int]], font: str) -> list[np.nda
 def build(out_dir: Path, size: str, seed: int, sample_rates: list[int]) -> Path:
     found = soundfont(size)
     if shutil.which("fluidsynth") is None or found is None:
-        raise RuntimeError("fluidsynth or a GM soundfont missing: tools/install_eval_deps.sh")
+        raise RuntimeError("fluidsynth or timgm6mb-soundfont missing: tools/install_eval_deps.sh")
     package, font = found
     programs = PROGRAMS[size]
     split_of = common.split_groups({str(p): 1 for p in programs},
@@ -127,8 +124,8 @@ def build(out_dir: Path, size: str, seed: int, sample_rates: list[int]) -> Path:
         split_mode="trainvaltest", splits=("train", "valid", "test"),
         labels=tuple(str(p) for p in PITCHES), evaluation=("pitch_acc", "chroma_acc"),
         sample_duration=CLIP_S, source_rate=RATE,
-        extra={"source": f"fluidsynth {noise.package_version('fluidsynth')}, soundfont {font} "
-                         f"(Debian {package} {noise.package_version(package)}); split by "
+        extra={"source": f"fluidsynth {common.package_version('fluidsynth')}, soundfont {font} "
+                         f"(Debian {package} {common.package_version(package)}); split by "
                          "GM program",
                "programs": {s: sorted(int(p) for p, x in split_of.items() if x == s)
                             for s in ("train", "valid", "test")}})
