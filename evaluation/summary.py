@@ -73,8 +73,54 @@ def _column(scores: list[Score], task: str) -> str:
     return f"{task}: {metric}" + (f" ({', '.join(notes)})" if notes else "")
 
 
+@dataclass(frozen=True)
+class Average:
+    model: str
+    mean: float | None  # plain mean of the primary scores of higher-is-better tasks
+    mean_rank: float  # mean over tasks of the model's rank (1 = best)
+    tasks: int  # tasks the model has a score on
+    of: int  # tasks in the table
+
+
+def ranks(scores: list[Score]) -> dict[tuple[str, str], float]:
+    """(model, task) -> rank among the models scored on the task; 1 = best, ties averaged."""
+    out = {}
+    for task in _ordered([s.task for s in scores]):
+        column = [s for s in scores if s.task == task]
+        sign = -1.0 if column[0].higher_is_better else 1.0
+        values = sorted(sign * s.value for s in column)
+        for s in column:
+            v = sign * s.value
+            first = values.index(v) + 1
+            out[s.model, task] = first + (values.count(v) - 1) / 2
+    return out
+
+
+def averages(scores: list[Score]) -> list[Average]:
+    """Each model's mean primary score and mean rank over the tasks, in model order."""
+    tasks = _ordered([s.task for s in scores])
+    rank = ranks(scores)
+    out = []
+    for model in _ordered([s.model for s in scores]):
+        mine = [s for s in scores if s.model == model]
+        values = [s.value for s in mine if s.higher_is_better]
+        out.append(Average(model, statistics.fmean(values) if values else None,
+                           statistics.fmean(rank[model, s.task] for s in mine), len(mine),
+                           len(tasks)))
+    return out
+
+
+def _cell(s: Score | None, best: bool) -> str:
+    if s is None:
+        return "–"
+    value = f"**{s.value:.3f}**" if best else f"{s.value:.3f}"
+    return value + (f" ± {s.std:.3f}" if s.std is not None else "")
+
+
 def markdown(scores: list[Score]) -> str:
-    """Rows = models, columns = tasks (primary metric in the header); best per task in bold."""
+    """Rows = models, columns = tasks (primary metric in the header), then (two or more
+    tasks) the mean score and mean rank; best per column in bold; ± the standard deviation
+    over test folds."""
     models, tasks = _ordered([s.model for s in scores]), _ordered([s.task for s in scores])
     by_key = {(s.model, s.task): s for s in scores}
     best = {}
@@ -82,22 +128,39 @@ def markdown(scores: list[Score]) -> str:
         column = [s for s in scores if s.task == task]
         pick = max if column[0].higher_is_better else min
         best[task] = pick(s.value for s in column)
+    overall = {a.model: a for a in averages(scores)} if len(tasks) > 1 else {}
+    # best mean and rank among the models scored on every task (all models when none is)
+    full = [a for a in overall.values() if a.tasks == a.of] or list(overall.values())
+    means = [a.mean for a in full if a.mean is not None]
+    best_rank = min((a.mean_rank for a in full), default=None)
+    extra = ["mean", "mean rank"] if overall else []
     lines = [
-        "| model | " + " | ".join(_column(scores, t) for t in tasks) + " |",
-        "|---|" + "---:|" * len(tasks),
+        "| model | " + " | ".join([_column(scores, t) for t in tasks] + extra) + " |",
+        "|---|" + "---:|" * (len(tasks) + len(extra)),
     ]
     for model in models:
-        cells = []
-        for task in tasks:
-            s = by_key.get((model, task))
-            cell = "–" if s is None else f"{s.value:.3f}"
-            cells.append(f"**{cell}**" if s is not None and s.value == best[task] else cell)
+        cells = [_cell(by_key.get((model, t)), by_key.get((model, t)) is not None
+                       and by_key[model, t].value == best[t]) for t in tasks]
+        if overall:
+            a = overall[model]
+            part = "" if a.tasks == a.of else f" ({a.tasks}/{a.of})"
+            mean = "–" if a.mean is None else f"{a.mean:.3f}"
+            if a in full and a.mean is not None and a.mean == max(means):
+                mean = f"**{mean}**"
+            rank = f"{a.mean_rank:.2f}"
+            if a in full and a.mean_rank == best_rank:
+                rank = f"**{rank}**"
+            cells += [mean + part, rank + part]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     note = (
         "Primary metric per task (first of the task's `evaluation` list), on the test split; "
-        "k-fold tasks: mean over the test folds (standard deviations in scores.csv). "
-        "A header names heareval's probe grid where the runner recorded it. Best per task in bold."
+        "k-fold tasks: mean ± standard deviation over the test folds. "
+        "A header names heareval's probe grid where the runner recorded it. Best per column in bold."
     )
+    if overall:
+        note += (" mean: plain mean of the primary scores (lower-is-better metrics left out); "
+                 "mean rank: 1 = best on every task; (n/N): over the n tasks a model has (bold only "
+                 "among models scored on every task).")
     return "\n".join(lines) + "\n\n" + note + "\n"
 
 
@@ -110,6 +173,13 @@ def plot(scores: list[Score], path: Path) -> None:
 
     models, tasks = _ordered([s.model for s in scores]), _ordered([s.task for s in scores])
     by_key = {(s.model, s.task): s for s in scores}
+    labels = [_column(scores, t).replace(": ", "\n") for t in tasks]
+    if len(tasks) > 1:  # the mean over tasks as one more group, without error bars
+        for a in averages(scores):
+            if a.mean is not None:
+                by_key[a.model, "mean"] = Score(a.model, "mean", "mean", a.mean, None, 0)
+        tasks = [*tasks, "mean"]
+        labels.append("mean over\ntasks")
     width = 0.8 / len(models)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 + len(tasks) * (0.5 + 0.3 * len(models))), 4.5))
     for i, model in enumerate(models):
@@ -120,7 +190,7 @@ def plot(scores: list[Score], path: Path) -> None:
         if folds:
             ax.errorbar([x for x, _ in folds], [s.value for _, s in folds],
                         yerr=[s.std for _, s in folds], fmt="none", ecolor="black", capsize=2)
-    ax.set_xticks(range(len(tasks)), [_column(scores, t).replace(": ", "\n") for t in tasks])
+    ax.set_xticks(range(len(tasks)), labels, fontsize="small")
     ax.set_ylabel("primary score (test)")
     ax.set_title("HEAR evaluation: primary score per task")
     ax.legend(fontsize="small", ncol=2)

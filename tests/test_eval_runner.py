@@ -94,10 +94,12 @@ def test_summary_reads_trainvaltest_and_kfold_scores(fake_output):
 def test_summary_writes_table_csv_and_chart(fake_output):
     paths = write_summary(find_scores(fake_output), fake_output)
     table = paths[1].read_text().splitlines()
-    assert table[0] == "| model | ev: segment_1s_er (lower is better) | kw: top1_acc | pitch: pitch_acc |"
-    # best in bold: the lower error, the higher accuracies
-    assert table[2] == "| kwmlp | **0.400** | **0.900** | **0.600** |"
-    assert table[3] == "| naive | 0.600 | 0.700 | 0.400 |"
+    assert table[0] == ("| model | ev: segment_1s_er (lower is better) | kw: top1_acc | pitch: pitch_acc "
+                        "| mean | mean rank |")
+    # best in bold: the lower error, the higher accuracies; k-fold tasks with their fold std;
+    # the mean leaves the error rate out, the rank does not
+    assert table[2] == "| kwmlp | **0.400** | **0.900** | **0.600** ± 0.100 | **0.750** | **1.00** |"
+    assert table[3] == "| naive | 0.600 | 0.700 | 0.400 ± 0.100 | 0.550 | 2.00 |"
     rows = list(csv.DictReader(paths[0].open()))
     assert {(r["model"], r["task"], r["metric"], r["higher_is_better"]) for r in rows} >= {
         ("kwmlp", "ev", "segment_1s_er", "False"), ("naive", "pitch", "pitch_acc", "True")}
@@ -105,6 +107,23 @@ def test_summary_writes_table_csv_and_chart(fake_output):
     assert float(pitch["score"]) == pytest.approx(0.4) and pitch["folds"] == "3"
     assert float(pitch["std"]) == pytest.approx(0.1)
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_averages_and_ranks_over_tasks():
+    from evaluation.summary import Score, averages, ranks
+
+    scores = [Score("a", "t1", "top1_acc", 0.8, None, 1), Score("b", "t1", "top1_acc", 0.8, None, 1),
+              Score("c", "t1", "top1_acc", 0.5, None, 1), Score("a", "t2", "top1_acc", 0.2, None, 1),
+              Score("b", "t2", "top1_acc", 0.6, None, 1)]
+    rank = ranks(scores)
+    assert (rank["a", "t1"], rank["b", "t1"], rank["c", "t1"]) == (1.5, 1.5, 3.0)  # a tie shares
+    assert (rank["b", "t2"], rank["a", "t2"]) == (1.0, 2.0)
+    by_model = {x.model: x for x in averages(scores)}
+    assert by_model["a"].mean == pytest.approx(0.5) and by_model["a"].mean_rank == 1.75
+    assert by_model["b"].mean == pytest.approx(0.7) and by_model["b"].mean_rank == 1.25
+    assert (by_model["c"].tasks, by_model["c"].of, by_model["c"].mean) == (1, 2, 0.5)
+    row = next(r for r in markdown(scores).splitlines() if r.startswith("| c |"))
+    assert row == "| c | 0.500 | – | 0.500 (1/2) | 3.00 (1/2) |"
 
 
 def test_summary_marks_the_lower_error_best(fake_output):
