@@ -16,7 +16,7 @@ from training.data import Clips
 from training.features import LOG_FLOOR, FeatureBank
 from training.objectives import GeneralModel, ObjectiveConfig, info_nce, masked_cross_entropy
 from training.resume import load_state, random_states, save_state, set_random_states
-from training.train_general import RECIPES, GeneralData, Trainer, encoder_config, main
+from training.train_general import RECIPES, LabelledClips, Trainer, encoder_config, main
 
 SR = 16000
 
@@ -56,7 +56,7 @@ def trainer(data_dir, cache, objectives="all", **recipe):
     import dataclasses
 
     r = dataclasses.replace(RECIPES["tiny"], **recipe)
-    return Trainer(GeneralData.load(data_dir), r, ObjectiveConfig(objectives=objectives), cache_dir=cache)
+    return Trainer(LabelledClips.load(data_dir), r, ObjectiveConfig(objectives=objectives), cache_dir=cache)
 
 
 def test_feature_bank_matches_the_fbank_and_is_reused(data_dir, tmp_path):
@@ -164,6 +164,14 @@ def test_resume_gives_bitwise_the_same_run(data_dir, tmp_path):
     oa, ob = straight.opt.state_dict()["state"], resumed.opt.state_dict()["state"]
     assert all(torch.equal(oa[i][k], ob[i][k]) for i in oa for k in oa[i])
     assert all(np.isfinite(v) for row in losses for v in row.values())
+
+
+def test_prefetching_batches_changes_nothing(data_dir, tmp_path):
+    plain, ahead = (trainer(data_dir, tmp_path, steps=3, batch_size=8) for _ in range(2))
+    ahead.prefetch = True
+    assert [plain.train_step() for _ in range(3)] == [ahead.train_step() for _ in range(3)]
+    a, b = plain.model.state_dict(), ahead.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_a_changed_run_refuses_to_resume(data_dir, tmp_path):

@@ -16,6 +16,7 @@ the 1-minute load average.
 
 import argparse
 import dataclasses
+import io
 import json
 import os
 import tempfile
@@ -30,7 +31,7 @@ from hear_mixers.models.asm import ASM, make_config
 from training.augment import AugmentConfig, augment, noise_segments, place, spec_augment
 from training.data import WORDS, Clips
 from training.objectives import ObjectiveConfig
-from training.train_general import ENCODER, RECIPES, GeneralData, Trainer
+from training.train_general import ENCODER, RECIPES, LabelledClips, Trainer
 
 SMALL = dict(tstride=8, token_hidden=176)  # ENCODER -> today's small ASM-RH
 CANDIDATES = {  # the general encoder's candidates: overrides of the "small" config
@@ -94,7 +95,7 @@ class OldPath:
 class NewPath:
     def __init__(self, folder: Path, batch: int, overrides: dict, objectives: str, precision: str, cache):
         recipe = dataclasses.replace(RECIPES["general"], batch_size=batch)
-        self.trainer = Trainer(GeneralData.load(folder), recipe, ObjectiveConfig(objectives=objectives),
+        self.trainer = Trainer(LabelledClips.load(folder), recipe, ObjectiveConfig(objectives=objectives),
                                cache_dir=cache, precision=precision, encoder_overrides=overrides)
         self.model = self.trainer.model.encoder
 
@@ -147,8 +148,14 @@ def main(argv=None) -> None:
         m = path.model
         geometry = getattr(m, "geometry", m)
         params = sum(q.numel() for q in m.parameters())
+        state = ""
+        if isinstance(path, NewPath):  # after one step, so the optimiser state exists
+            path.step()
+            buffer = io.BytesIO()
+            torch.save(path.trainer.state(), buffer)
+            state = f", resumable state {buffer.tell() / 1e6:.1f} MB"
         print(f"{name}: encoder {params:,} parameters, {window_mflop(m):.1f} MFLOP per window "
-              f"({geometry.window_samples / 16000:.3f} s), hop {geometry.frame_hop / 16:.0f} ms")
+              f"({geometry.window_samples / 16000:.3f} s), hop {geometry.frame_hop / 16:.0f} ms{state}")
     rates = {name: [] for name in paths}
     for r in range(args.rounds):
         for name, path in paths.items():
