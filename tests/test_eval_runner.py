@@ -197,11 +197,16 @@ def test_config_missing_output_and_bad_toml(tmp_path):
         load_config(bad)
 
 
-@pytest.mark.parametrize("name, size", [
-    ("tiny", "tiny"), ("full", "full"), ("events", "full"), ("default-grid", "full")])
-def test_shipped_configs_parse(name, size):
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "eval_configs").glob("*.toml")))
+def test_shipped_configs_parse(name):
+    from evaluation.tasks import TASKS
+
     config = load_config(ROOT / "eval_configs" / f"{name}.toml")
-    assert config.size == size and config.models
+    assert config.size == ("tiny" if name == "tiny" else "full") and config.models
+    assert set(config.tasks) <= set(TASKS)
+    if name in ("tiny", "full", "three-models"):  # the suite: every task, every model on all
+        assert set(config.tasks) == set(TASKS)
+        assert all(m.tasks is None for m in config.models)
 
 
 def test_heareval_folder_name():  # as heareval's embedding runner names it (test_hear_tools)
