@@ -52,6 +52,11 @@ setup(
         "eval": EVAL_REQUIRES,
         # training/ (run from a checkout, not installed): corpus, augmentation, plots, probes
         "train": ["numpy", "scipy", "soxr", "soundfile", "tqdm", "matplotlib", "scikit-learn"],
+        # hear-mixers embed --format parquet
+        "parquet": ["pyarrow"],
+        # hear-mixers embed --engine ray (docs/cluster.md); ray pinned: the engine and its
+        # tests were written and measured against this release
+        "ray": ["ray[data]==2.60.0", "pyarrow", "pandas"],
     },
     entry_points={"console_scripts": ["hear-mixers=hear_mixers.cli:main"]},
 )

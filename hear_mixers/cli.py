@@ -85,13 +85,16 @@ def _parser() -> argparse.ArgumentParser:
     embed.set_defaults(mode="scene", run=embed_files)
     embed.add_argument("--format", choices=["npy", "parquet"], default=None,
                        help="npy (one file per input; local default) or parquet shards")
+    embed.add_argument("--shard-rows", type=_positive, default=None, metavar="N",
+                       help=f"--format parquet: rows per shard (default {outputs.SHARD_ROWS})")
     embed.add_argument("--ext", type=_suffixes, default=None, metavar="SUFFIXES",
                        help="folder search: only these suffixes (wav,mp3), or +xyz to add one "
                             "to every suffix libsndfile reads (the default)")
     embed.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     embed.add_argument("--batch-size", type=_positive, default=16, help="files per batch")
     embed.add_argument("--threads", type=_positive, default=None,
-                       help="torch threads (default: the cores this process may use)")
+                       help="torch threads (default: the cores this process may use; "
+                            "--engine ray: per actor, default 1)")
     embed.add_argument("--progress-interval", type=float, default=10.0, metavar="SECONDS",
                        help="seconds between progress lines when stderr is not a terminal")
     embed.add_argument("--overwrite", action="store_true",
@@ -139,20 +142,22 @@ def _suffixes(text: str) -> tuple:
 
 
 def embed_files(args) -> int:
-    args.threads = args.threads or len(os.sched_getaffinity(0))
     args.format = args.format or ("parquet" if args.engine == "ray" else "npy")
     if args.engine == "ray":
         if args.format != "parquet":
             raise UsageError("--engine ray writes Parquet shards: drop --format npy")
         from hear_mixers import ray_engine
 
-        return ray_engine.embed(args)
+        return ray_engine.embed(args)  # --threads: per actor, default 1
+    args.threads = args.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(args.threads)
     module, model, weights = load(args.model, args.depth, args.device)
     files, ignored = list_inputs(args.inputs, args.ext)
     out = Path(args.out)
     config = outputs.run_config(args.model, model, sha256_file(weights), args.mode, args.format)
     output = open_output(out, config, args.overwrite)
+    if args.shard_rows:
+        output.shard_rows = args.shard_rows
 
     todo, refused = [], []  # refused: outputs there that this run may not replace
     for path, name in files:

@@ -30,8 +30,9 @@ class FrameStream:
     """Feed (n,) float32 blocks at the model's rate with add(); finish() returns the
     (T, timestamp_embedding_size) float32 frames of the whole stream."""
 
-    def __init__(self, model, windows: int = PIECE_WINDOWS, expected_samples: int = 0,
+    def __init__(self, model, windows: Optional[int] = None, expected_samples: int = 0,
                  on_piece: Optional[Callable[[int], None]] = None):
+        windows = windows or PIECE_WINDOWS
         geo = model.encoder.geometry
         self.model, self.windows, self.on_piece = model, windows, on_piece
         self.hop, self.frame_length = geo.frame_hop, geo.frame_length
@@ -96,7 +97,7 @@ class FrameStream:
 
 
 def embed_blocks(blocks: Iterable[np.ndarray], model, mode: str, expected_samples: int = 0,
-                 windows: int = PIECE_WINDOWS, on_piece=None) -> dict:
+                 windows: Optional[int] = None, on_piece=None) -> dict:
     """Blocks of one clip -> {"embedding": (scene_embedding_size,)} for mode "scene", or
     {"embedding": (T, D), "timestamps": (T,) ms} for mode "timestamps"; float32 numpy."""
     stream = FrameStream(model, windows, expected_samples, on_piece)

@@ -387,6 +387,8 @@ def test_threads_sets_torch_threads(tmp_path, capsys, monkeypatch):
     write(tmp_path / "x.wav", 0.3)
     calls = []
     monkeypatch.setattr(cli.torch, "set_num_threads", calls.append)
-    assert run(capsys, "embed", tmp_path / "x.wav", "--threads", "3", "--out", tmp_path / "o")[0] == 0
+    status, _, _ = run(capsys, "embed", tmp_path / "x.wav", "--threads", "3", "--out",
+                       tmp_path / "o")
+    assert status == 0
     assert run(capsys, "embed", tmp_path / "x.wav", "--out", tmp_path / "o2")[0] == 0
     assert calls == [3, len(os.sched_getaffinity(0))]

@@ -1,14 +1,21 @@
 """The command line under faults: unreadable files among good ones, an interrupted run
 resumed, a 20-minute file, and files at other sample rates and channel counts."""
 
+import os
 import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 import torch
 
-from hear_mixers import cli, get_scene_embeddings, load_model
+from hear_mixers import cli, get_scene_embeddings, get_timestamp_embeddings, load_model, streaming
+from hear_mixers.audio_io import AudioReader
 from test_cli import SR, run, write
 
 
@@ -90,7 +97,8 @@ def test_an_interrupted_run_resumes_with_the_missing_files_only(tmp_path, capsys
     assert status == 0 and "skipped 1 already there" in text
     assert sorted(read) == ["0.wav", "2.wav", "3.wav", "4.wav"]
     assert (out / "1.npy").stat().st_mtime_ns == mtime
-    assert sorted(p.name for p in out.glob("[!_]*")) == [f"{i}.npy" for i in range(5)]  # no .partial
+    # no .partial left
+    assert sorted(p.name for p in out.glob("[!_]*")) == [f"{i}.npy" for i in range(5)]
     assert all(np.load(out / f"{i}.npy").shape == (1024,) for i in range(5))
 
 
@@ -145,3 +153,143 @@ def test_stereo_is_downmixed_by_averaging_the_channels(tmp_path, capsys, shipped
     np.testing.assert_allclose(np.load(tmp_path / "o" / "lr.npy"), expected, atol=1e-5, rtol=0)
     silence = get_scene_embeddings(torch.zeros(1, SR), shipped)[0].numpy()  # (L - L) / 2 = 0
     np.testing.assert_array_equal(np.load(tmp_path / "o" / "opposite.npy"), silence)
+
+
+# ---- long files: read, resampled and embedded in pieces -----------------------------------
+
+
+def _whole(path, rate=SR) -> np.ndarray:
+    """The reference reading: the whole file at once, channels averaged, soxr on the whole."""
+    data, file_rate = sf.read(path, dtype="float32", always_2d=True)
+    mono = data.mean(axis=1, dtype=np.float32)
+    return soxr.resample(mono, file_rate, rate, quality="HQ") if file_rate != rate else mono
+
+
+@pytest.mark.parametrize("windows", [1, 3])
+def test_pieces_give_the_frames_of_the_whole_clip(shipped, windows):
+    """Lengths around the piece boundaries, fed in odd blocks: the frames and the scene
+    embedding equal those of one call on the whole clip (measured: bitwise on this CPU)."""
+    stream = streaming.FrameStream(shipped, windows)
+    piece = stream.piece_samples
+    g = np.random.default_rng(windows)
+    for n in [100, piece - 1, piece, piece + 159, piece + 160, 3 * piece + 3001]:
+        audio = (0.1 * g.standard_normal(n)).astype(np.float32)
+        blocks = [audio[i:i + 7001] for i in range(0, n, 7001)]
+        frames, stamps = get_timestamp_embeddings(torch.from_numpy(audio)[None], shipped)
+        got = streaming.embed_blocks(blocks, shipped, "timestamps", windows=windows)
+        assert got["embedding"].shape == frames[0].shape, n
+        np.testing.assert_allclose(got["embedding"], frames[0].numpy(), atol=1e-6, rtol=0)
+        np.testing.assert_array_equal(got["timestamps"], stamps[0].numpy())
+        scene = streaming.embed_blocks(blocks, shipped, "scene", windows=windows)["embedding"]
+        want = get_scene_embeddings(torch.from_numpy(audio)[None], shipped)[0].numpy()
+        np.testing.assert_allclose(scene, want, atol=1e-6, rtol=0)
+
+
+def test_a_long_file_is_streamed_with_the_embeddings_of_the_whole_file(tmp_path, capsys,
+                                                                       shipped, monkeypatch):
+    """40 s of 44.1 kHz stereo, streamed (LONG_SECONDS lowered) in pieces of 5 windows: the
+    CLI's outputs equal the whole file read at once, resampled and embedded in one call."""
+    monkeypatch.setattr(cli, "LONG_SECONDS", 5.0)
+    monkeypatch.setattr(streaming, "PIECE_WINDOWS", 5)
+    pieces = []
+    real = streaming.get_timestamp_embeddings
+    monkeypatch.setattr(streaming, "get_timestamp_embeddings",
+                        lambda a, m: pieces.append(a.shape[1]) or real(a, m))
+    write(tmp_path / "long.wav", 40.0, rate=44100, channels=2, subtype="FLOAT")
+    whole = torch.from_numpy(_whole(tmp_path / "long.wav"))[None]  # (1, 640000)
+    frames, stamps = get_timestamp_embeddings(whole, shipped)
+    scene = get_scene_embeddings(whole, shipped)
+    for mode in ("timestamps", "scene"):
+        status, _, err = run(capsys, "embed", tmp_path / "long.wav", f"--{mode}", "--out",
+                             tmp_path / mode, "--progress-interval", "0")
+        assert status == 0 and "long: " in err  # progress inside the file
+    # 3998 frames: 12 pieces keep 5 * 66 frames each, the tail the rest; twice (two modes)
+    assert len(pieces) == 2 * 13 and max(pieces) < whole.shape[1] / 10
+    np.testing.assert_allclose(np.load(tmp_path / "timestamps" / "long.npy"), frames[0].numpy(),
+                               atol=1e-6, rtol=0)
+    np.testing.assert_array_equal(np.load(tmp_path / "timestamps" / "long.timestamps.npy"),
+                                  stamps[0].numpy())
+    np.testing.assert_allclose(np.load(tmp_path / "scene" / "long.npy"), scene[0].numpy(),
+                               atol=1e-6, rtol=0)
+
+
+def test_blocks_are_the_whole_file_resampled(tmp_path):
+    """soxr's stream over blocks gives the samples of resampling the whole file at once."""
+    write(tmp_path / "x.wav", 7.3, rate=44100, channels=2, subtype="FLOAT")
+    reader = AudioReader(tmp_path / "x.wav", SR)
+    blocks = list(reader.blocks(block_frames=10_000))
+    assert len(blocks) > 30 and reader.rate == 44100 and reader.channels == 2
+    np.testing.assert_array_equal(np.concatenate(blocks), _whole(tmp_path / "x.wav"))
+    assert reader.output_samples() == sum(map(len, blocks))
+
+
+def _peak_rss_mb(args) -> tuple:
+    """hear-mixers ARGS in a child process -> (peak RSS in MB, stderr)."""
+    code = ("import resource, sys; from hear_mixers import cli; status = cli.main(sys.argv[1:]); "
+            "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
+            "sys.exit(status)")
+    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
+                          text=True, env=_env())
+    assert done.returncode == 0, done.stderr
+    return int(re.search(r"PEAK (\d+)", done.stderr).group(1)) / 1024, done.stderr
+
+
+def _env() -> dict:
+    root = str(Path(cli.__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+@pytest.mark.slow
+def test_a_one_hour_stereo_file_in_bounded_memory(tmp_path):
+    """1 hour of 44.1 kHz stereo (PCM_16, 635 MB; whole, as float32, 1.3 GB) under 600 MB peak
+    RSS in both modes. Block 1 only (reading, resampling, pieces and frames are those of
+    every depth; the benchmark measures depth 12)."""
+    minute = (0.1 * np.random.default_rng(0).standard_normal((60 * 44100, 2))).astype(np.float32)
+    with sf.SoundFile(tmp_path / "hour.wav", "w", 44100, 2, "PCM_16") as f:
+        for _ in range(60):
+            f.write(minute)
+    for mode in ("scene", "timestamps"):
+        peak, err = _peak_rss_mb(["embed", tmp_path / "hour.wav", f"--{mode}", "--depth", "1",
+                                  "--threads", "1", "--out", tmp_path / mode])
+        assert peak < 600, (mode, peak)
+        assert "hour: " in err  # progress inside the file (an interval of 10 s)
+    assert np.load(tmp_path / "timestamps" / "hour.npy", mmap_mode="r").shape == (359_998, 64)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_with_one_line_and_the_rerun_finishes(tmp_path):
+    for i in range(40):
+        write(tmp_path / "in" / f"{i:02d}.wav", 0.5, seed=i)
+    command = [sys.executable, "-m", "hear_mixers.cli", "embed", str(tmp_path / "in"),
+               "--batch-size", "1", "--progress-interval", "0", "--threads", "1", "--out",
+               str(tmp_path / "o")]
+    child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=_env())
+    lines = []
+    for line in child.stderr:  # wait for two files to be done
+        lines.append(line)
+        if line.startswith("progress: 2/"):
+            break
+    child.send_signal(signal.SIGINT)
+    rest = child.stderr.read()
+    assert child.wait(timeout=60) == 130
+    assert "Traceback" not in rest and rest.strip().splitlines()[-1].startswith(
+        "hear-mixers: interrupted after ")
+    done = len(list((tmp_path / "o").glob("*.npy")))
+    assert 2 <= done < 40
+    rerun = subprocess.run(command, capture_output=True, text=True, env=_env())
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"embedded {40 - done} files" in rerun.stdout and f"skipped {done} " in rerun.stdout
+    assert len(list((tmp_path / "o").glob("*.npy"))) == 40
+
+
+# ---- the API: soundfile's (frames, channels) array is not a batch -------------------------
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_frames_by_channels_audio_is_refused_with_the_fix(shipped, channels):
+    audio = torch.zeros(SR, channels)  # soundfile.read's layout: (frames, channels)
+    with pytest.raises(ValueError, match=r"looks like \(frames, channels\).*audio\.T.*mean"):
+        get_scene_embeddings(audio, shipped)
+    assert get_scene_embeddings(audio.T, shipped).shape == (channels, 1024)  # the fix works
+    # real batches are never refused: many clips of 1 s, or a few clips shorter than 8 samples
+    assert get_scene_embeddings(torch.zeros(3, 8), shipped).shape == (3, 1024)

@@ -1,0 +1,98 @@
+"""`hear-mixers embed --engine ray` on a small local Ray instance (2 CPUs, a 200 MB object
+store, no dashboard): the embeddings of the single-process path, a worker and an actor
+killed mid-run without loss or duplicates, resuming, and a pyarrow filesystem URI."""
+
+import os
+
+import numpy as np
+import pytest
+
+from test_cli import SR, run, write
+
+ray = pytest.importorskip("ray")
+pq = pytest.importorskip("pyarrow.parquet")
+
+from hear_mixers import ray_engine  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(ray_engine.__file__)))
+    ray.init(num_cpus=2, object_store_memory=200 << 20, include_dashboard=False,
+             runtime_env={"env_vars": {"PYTHONPATH": root, "OMP_NUM_THREADS": "1"}})
+    yield
+    ray.shutdown()
+
+
+def rows(folder) -> dict:
+    """name -> row (a dict) over every shard of `folder`; fails on a duplicate name."""
+    found = {}
+    for shard in sorted(folder.glob("part-*.parquet")):
+        for row in pq.read_table(shard).to_pylist():
+            assert row["name"] not in found, f"{row['name']} twice"
+            found[row["name"]] = row
+    return found
+
+
+def corpus(root, count: int, seed: int = 0):
+    """`count` short files of a few lengths, rates and channel counts."""
+    for i in range(count):
+        write(root / f"f{seed + i:02d}.wav", [0.5, 1.0, 0.7][i % 3],
+              rate=[SR, 22050, 8000][i % 3], channels=1 + i % 2, seed=seed + i)
+
+
+def test_ray_gives_the_embeddings_of_the_single_process_path(tmp_path, capsys, local_ray):
+    corpus(tmp_path / "in", 6)
+    write(tmp_path / "in" / "long.wav", 125.0, seed=50)  # over LONG_SECONDS: the actor streams
+    (tmp_path / "in" / "bad.wav").write_text("not audio")
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    status, _, _ = run(capsys, "embed", tmp_path / "in", "--timestamps", "--format", "parquet",
+                       "--out", local)
+    assert status == 1  # bad.wav
+    status, out, err = run(capsys, "embed", tmp_path / "in", "--timestamps", "--engine", "ray",
+                           "--workers", "1", "--batch-size", "3", "--out", remote)
+    assert status == 1 and "embedded 7 files" in out and "1 failed" in out
+    assert "bad.wav: unreadable audio file" in err
+    mine, theirs = rows(local), rows(remote)
+    assert sorted(mine) == sorted(theirs) == sorted([f"f{i:02d}" for i in range(6)] + ["long"])
+    for name, row in mine.items():
+        other = theirs[name]
+        for key in ("path", "duration_s", "sample_rate", "model", "weights_sha256", "depths",
+                    "timestamps"):
+            assert row[key] == other[key], (name, key)
+        np.testing.assert_allclose(np.array(other["embedding"]), np.array(row["embedding"]),
+                                   atol=1e-5, rtol=0)  # batches may differ (test_determinism)
+    assert len(theirs["long"]["timestamps"]) == (125 * SR - 480) // 160 + 1
+
+
+def test_killed_worker_and_actor_lose_and_duplicate_nothing(tmp_path, capsys, local_ray,
+                                                           monkeypatch):
+    corpus(tmp_path / "in", 12)
+    reference = tmp_path / "reference"
+    assert run(capsys, "embed", tmp_path / "in", "--format", "parquet", "--out", reference)[0] == 0
+    actor, decoder = tmp_path / "actor.killed", tmp_path / "decoder.killed"
+    monkeypatch.setenv(ray_engine.KILL_ACTOR_ENV, str(actor))
+    monkeypatch.setenv(ray_engine.KILL_DECODER_ENV, str(decoder))
+    out = tmp_path / "ray"
+    status, text, err = run(capsys, "embed", tmp_path / "in", "--engine", "ray", "--workers",
+                            "1", "--batch-size", "2", "--shard-rows", "4", "--out", out)
+    assert status == 0 and "embedded 12 files" in text, err
+    assert actor.is_file() and decoder.is_file()  # each killed itself once, mid-run (SIGKILL)
+    got, want = rows(out), rows(reference)  # rows(): no name twice
+    assert sorted(got) == sorted(want) and len(got) == 12
+    for name in want:
+        np.testing.assert_allclose(np.array(got[name]["embedding"]),
+                                   np.array(want[name]["embedding"]), atol=1e-5, rtol=0)
+
+    # resumable: two new files, the folder given as a URI (pyarrow's filesystem)
+    monkeypatch.delenv(ray_engine.KILL_ACTOR_ENV)
+    monkeypatch.delenv(ray_engine.KILL_DECODER_ENV)
+    corpus(tmp_path / "in", 2, seed=40)
+    status, text, _ = run(capsys, "embed", f"file://{tmp_path / 'in'}", "--engine", "ray",
+                          "--workers", "1", "--out", out)
+    assert status == 0 and "embedded 2 files" in text and "skipped 12 already there" in text
+    after = rows(out)
+    assert sorted(after) == sorted(list(got) + ["f40", "f41"])
+    assert after["f40"]["path"] == f"file://{tmp_path / 'in' / 'f40.wav'}"
