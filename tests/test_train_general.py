@@ -195,7 +195,7 @@ def test_command_runs_stops_resumes_and_exports(data_dir, tmp_path, monkeypatch)
     run = tmp_path / "run"
     base = ["--data", str(data_dir), "--run", str(run), "--recipe", "tiny", "--steps", "4",
             "--eval-every", "2", "--cache", str(tmp_path / "cache"), "--threads", "1"]
-    main(base + ["--max-minutes", "0"])  # stops after its first step
+    main(base + ["--max-minutes", "0", "--eval-every", "1"])  # stops after its first step
     state = load_state(run / "state.pt")
     assert state["step"] == 1 and state["runs"][0]["stopped"] == "max minutes"
     main(base + ["--export", str(tmp_path / "general.pt")])
@@ -204,7 +204,7 @@ def test_command_runs_stops_resumes_and_exports(data_dir, tmp_path, monkeypatch)
     geometry = getattr(model, "geometry", model)
     assert meta["heads"]["pitch"][0] == "A3" and geometry.frame_hop == 800  # 50 ms
     assert len(model.forward_intermediates(torch.zeros(2, geometry.window_samples), [2, 6])) == 2
-    assert [json.loads(x)["step"] for x in (run / "history.jsonl").read_text().splitlines()] == [2, 4]
+    assert [json.loads(x)["step"] for x in (run / "history.jsonl").read_text().splitlines()] == [1, 2, 4]
 
 
 def test_sigterm_saves_the_state_and_stops(data_dir, tmp_path):

@@ -180,30 +180,28 @@ def crop_frames(bank, idx: np.ndarray, frames: int, rng: np.random.Generator,
     """
     from training.features import LOG_FLOOR
 
-    out = np.full((len(idx), frames, bank.num_mel_bins), LOG_FLOOR, np.float32)
-    grid = np.arange(frames, dtype=np.float64)
-    for row, i in enumerate(idx):
-        seg = bank.clip(int(i))
-        count = len(seg)
-        f = rng.uniform(*stretch) if stretch[0] != stretch[1] else float(stretch[0])
-        span = frames * f  # source frames the crop covers
-        if count >= span:
-            room = int(count - span)
-            start = room // 2 if centre else int(rng.integers(0, room + 1))
-            pos = start + grid * f
-        else:
-            room = int(frames - count / f)
-            offset = room // 2 if centre else int(rng.integers(0, room + 1))
-            pos = (grid - offset) * f
-        keep = (pos >= 0) & (pos <= count - 1)
-        if not keep.any():
-            continue
-        pos = pos[keep]
-        lo = np.floor(pos).astype(np.int64)
-        hi = np.minimum(lo + 1, count - 1)
-        w = (pos - lo)[:, None].astype(np.float32)
-        block = np.asarray(seg[lo[0] : hi[-1] + 1], np.float32)  # the frames read, once
-        out[row, keep] = block[lo - lo[0]] * (1 - w) + block[hi - lo[0]] * w
+    idx = np.asarray(idx, np.int64)
+    n = len(idx)
+    counts, starts = bank.counts[idx], bank.starts[idx]  # (n,)
+    f = rng.uniform(*stretch, n) if stretch[0] != stretch[1] else np.full(n, float(stretch[0]))
+    span = frames * f  # source frames a crop covers
+    room_long = np.maximum(counts - span, 0).astype(np.int64)  # where the clip is longer
+    room_short = np.maximum(frames - counts / f, 0).astype(np.int64)  # where it is shorter
+    if centre:
+        start, offset = room_long // 2, room_short // 2
+    else:
+        start, offset = rng.integers(0, room_long + 1), rng.integers(0, room_short + 1)
+    grid = np.arange(frames, dtype=np.float64)[None]
+    pos = np.where((counts >= span)[:, None], start[:, None] + grid * f[:, None],
+                   (grid - offset[:, None]) * f[:, None])  # (n, frames) source frame
+    keep = (pos >= 0) & (pos <= (counts - 1)[:, None])
+    lo = np.floor(np.clip(pos, 0, None)).astype(np.int64)
+    hi = np.minimum(lo + 1, (counts - 1)[:, None])
+    w = (pos - lo)[keep].astype(np.float32)[:, None]
+    first = (starts[:, None] + lo)[keep]
+    second = (starts[:, None] + hi)[keep]
+    out = np.full((n, frames, bank.num_mel_bins), LOG_FLOOR, np.float32)
+    out[keep] = bank.frames[first].astype(np.float32) * (1 - w) + bank.frames[second].astype(np.float32) * w
     return out
 
 

@@ -69,6 +69,11 @@ def git_commit(folder=".") -> str:
 
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
+    try:  # the CPU's model name, where Linux tells it
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
     return f"{platform.node()} {cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 

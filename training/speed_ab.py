@@ -93,10 +93,12 @@ class OldPath:
 
 
 class NewPath:
-    def __init__(self, folder: Path, batch: int, overrides: dict, objectives: str, precision: str, cache):
+    def __init__(self, folder: Path, batch: int, overrides: dict, objectives: str, precision: str, cache,
+                 prefetch: bool = False):
         recipe = dataclasses.replace(RECIPES["general"], batch_size=batch)
         self.trainer = Trainer(LabelledClips.load(folder), recipe, ObjectiveConfig(objectives=objectives),
-                               cache_dir=cache, precision=precision, encoder_overrides=overrides)
+                               cache_dir=cache, precision=precision, encoder_overrides=overrides,
+                               prefetch=prefetch)
         self.model = self.trainer.model.encoder
 
     def step(self) -> None:
@@ -130,6 +132,7 @@ def main(argv=None) -> None:
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--threads", type=int, default=1, help="1: CPU time is then a fair measure on a shared machine")
     p.add_argument("--candidates", action="store_true", help="time the encoder candidates instead")
+    p.add_argument("--prefetch", action="store_true", help="also time the new path with its batch thread")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     tmp = Path(tempfile.mkdtemp(prefix="speed_ab_"))
@@ -143,6 +146,9 @@ def main(argv=None) -> None:
             "new features, fp32": NewPath(folder, args.batch, small, "supervised", "fp32", tmp / "cache"),
             "new features, bf16": NewPath(folder, args.batch, small, "supervised", "bf16", tmp / "cache"),
         }
+        if args.prefetch:
+            paths["new features, bf16, prefetch"] = NewPath(folder, args.batch, small, "supervised", "bf16",
+                                                            tmp / "cache", prefetch=True)
     print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, {args.steps} steps per path and round")
     for name, path in paths.items():
         m = path.model

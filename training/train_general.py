@@ -269,6 +269,7 @@ def run(trainer: Trainer, run_dir: Path, max_minutes: float, checkpoint_minutes:
         eval_every: int, command: str) -> str:
     """Train until the schedule ends, `max_minutes` pass or a signal comes; checkpoint
     every `checkpoint_minutes` and at the end. Returns why it stopped."""
+    run_dir.mkdir(parents=True, exist_ok=True)
     state_path, history = run_dir / "state.pt", run_dir / "history.jsonl"
     start, first = time.time(), trainer.step
     entry = {"start": utc_now(), "end": None, "first_step": first, "last_step": first, "samples": 0,
@@ -362,7 +363,8 @@ def main(argv=None) -> None:
     print(f"encoder {params:,} parameters; {len(trainer.train_rows)} training clips; "
           f"objectives {args.objectives}; {args.threads} threads, {args.precision}", flush=True)
     if trainer.step < recipe.steps:
-        run(trainer, args.run, args.max_minutes, args.checkpoint_minutes, args.eval_every, " ".join(sys.argv))
+        run(trainer, args.run, args.max_minutes, args.checkpoint_minutes, args.eval_every,
+            " ".join(["python -m training.train_general", *sys.argv[1:]]))
     if args.export:
         export(trainer, args.export)
 
