@@ -195,9 +195,12 @@ def test_command_runs_stops_resumes_and_exports(data_dir, tmp_path, monkeypatch)
     run = tmp_path / "run"
     base = ["--data", str(data_dir), "--run", str(run), "--recipe", "tiny", "--steps", "4",
             "--eval-every", "2", "--cache", str(tmp_path / "cache"), "--threads", "1"]
-    main(base + ["--max-minutes", "0", "--eval-every", "1"])  # stops after its first step
+    main(base + ["--max-minutes", "1e-9", "--eval-every", "1"])  # stops after its first step
     state = load_state(run / "state.pt")
     assert state["step"] == 1 and state["runs"][0]["stopped"] == "max minutes"
+    main(base + ["--max-minutes", "0", "--export", str(tmp_path / "first.pt")])  # export only
+    assert load_checkpoint(tmp_path / "first.pt")[1]["measured"]["steps"] == 1
+    assert load_state(run / "state.pt")["step"] == 1 and len(load_state(run / "state.pt")["runs"]) == 1
     main(base + ["--export", str(tmp_path / "general.pt")])
     model, meta = load_checkpoint(tmp_path / "general.pt")
     assert [r["first_step"] for r in meta["runs"]] == [0, 1] and meta["measured"]["steps"] == 4

@@ -338,7 +338,8 @@ def main(argv=None) -> None:
     p.add_argument("--recipe", choices=sorted(RECIPES), default="general")
     p.add_argument("--steps", type=int, help="override the recipe's total steps")
     p.add_argument("--noise", help="a Clips folder of interferers (default: other training clips)")
-    p.add_argument("--max-minutes", type=float, default=120.0, help="stop (and save) after this long")
+    p.add_argument("--max-minutes", type=float, default=120.0,
+                   help="stop (and save) after this long; 0: no training (e.g. only --export)")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0)
     p.add_argument("--eval-every", type=int, default=200, help="steps between history rows")
     p.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
@@ -362,7 +363,7 @@ def main(argv=None) -> None:
     params = sum(p.numel() for p in trainer.model.encoder.parameters())
     print(f"encoder {params:,} parameters; {len(trainer.train_rows)} training clips; "
           f"objectives {args.objectives}; {args.threads} threads, {args.precision}", flush=True)
-    if trainer.step < recipe.steps:
+    if trainer.step < recipe.steps and args.max_minutes > 0:
         run(trainer, args.run, args.max_minutes, args.checkpoint_minutes, args.eval_every,
             " ".join(["python -m training.train_general", *sys.argv[1:]]))
     if args.export:
