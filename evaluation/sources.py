@@ -98,8 +98,17 @@ SOURCES: tuple[Source, ...] = (
            "a map of file names (evaluation/tasks/esc.py). Only its sound effects are "
            "reserved: its music and the rest of the package are free for training. Unpacked "
            "into a cache folder by tools/install_eval_deps.sh (not installed). The other "
-           "game packages (0ad-data, lincity-ng-data, wesnoth, supertuxkart-data, ...) are "
-           "left to training."),
+           "game packages (lincity-ng-data, wesnoth, supertuxkart-data, ...) are left to "
+           "training."),
+    Source("esc-0ad", "debian", "0ad-data",
+           ("*/0ad-data/audio/actor/*", "*/0ad-data/audio/attack/*",
+            "*/0ad-data/audio/resource/*"),
+           "eval-only", ("esc",), "CC-BY-SA-3.0",
+           "The recorded effects of 0ad's actor/, attack/ and resource/ audio folders (animals, "
+           "footsteps, weapons, wood chopping, sawing, stone) for the environmental sound task "
+           "at full size; unpacked from public.zip into a cache folder by "
+           "tools/install_eval_deps.sh full. Its ambiences (audio/ambient: rain, wind, rivers, "
+           "birds), music and voices are left to training."),
     Source("held-out-voices", "voices", None, _voice_patterns(), "eval-only",
            ("keywords", "speaker_count"), "GPL-3+ (espeak-ng), BSD-like (flite, festival voices)",
            "The test split of training.corpus: whole espeak-ng variants in every accent and "

@@ -1,26 +1,34 @@
-"""`esc`: environmental sound classification in the style of ESC-50: which of 10 kinds of
-real recorded sound a 5 s clip holds.
+"""`esc`: environmental sound classification in the style of ESC-50: which of 13 kinds of
+real recorded sound a 5 s clip holds (bird, farm_animal, wild_mammal, sawing, hammering,
+wood_chopping, stone_working, kitchen, bubbling, machinery, footsteps, sword, arrow).
 
-Source: the sound effects of the Debian package widelands-data (GPL-2+), reserved for
-evaluation (evaluation/sources.py): recordings of animals and of crafts. Labels come from
-the map of file names below (checked by hand against the names and lengths of every file in
-widelands-data 1:1.1; no listening test was possible here). Files of no class (interface
-sounds, crickets and frog: too few, metal pings, scythe, ...) are not used.
+Sources, reserved for evaluation (evaluation/sources.py):
+  widelands-data  its sound effects (GPL-2+): animals and crafts; both sizes;
+  0ad-data        the effects of its actor/, attack/ and resource/ audio folders
+                  (CC-BY-SA-3.0): animals, footsteps, weapons, wood chopping, sawing, stone;
+                  full size only (its .deb is 1.4 GB). Its ambiences (rain, wind, rivers),
+                  music and voices are left to training.
+Labels come from the maps of file names below (checked by hand against the names and
+lengths of the files of widelands-data 1:1.1 and 0ad-data 0.0.26; no listening test was
+possible here). Files of no class (interface sounds, crickets, metal pings, scythe, human
+death cries, fire, ...) are not used.
 
-The package is not installed: `tools/install_eval_deps.sh` downloads it and unpacks its
-sound folders into `$HEAR_MIXERS_CACHE/packages/widelands-data/` (default
-`~/.cache/hear_mixers`); an installed widelands-data under / is used when present.
+Neither package is installed: `tools/install_eval_deps.sh` downloads them and unpacks the
+audio into `$HEAR_MIXERS_CACHE/packages/<package>/` (default `~/.cache/hear_mixers`;
+0ad-data only with `full`); an installed widelands-data under / is used when present.
 
 Clip: 5 s at 44.1 kHz: a recording (downmixed, resampled) from 0..250 ms on, at a peak of
 -12..-1 dBFS, cut with a 50 ms fade when longer. Recordings longer than a clip give up to
 MAX_WINDOWS clips (consecutive 5 s windows that are not silent).
 
 Folds: 5, by recording session: files that differ only in a trailing number (bird1_00,
-bird1_01, ...) are one group, and a group is in one fold only; groups are dealt to folds
-class by class (the largest first, onto the fold with fewest clips of that class), so
-every class is spread over as many folds as it has groups. Chance: 0.10 (about balanced;
-exact class counts in task_metadata.json). Sizes: full = every file; tiny = the first file
-of the first 5 groups of each class, one window.
+bird1_01, fs_grass_3, swordhit_12b, ...) are one group, and a group is in one fold only;
+groups are dealt to folds class by class (the largest first, onto the fold with fewest clips
+of that class), so every class is spread over as many folds as it has groups. Of a group,
+at most MAX_PER_GROUP files are used (a seeded choice), so that the many takes of one 0ad
+recording do not outweigh the rest. Chance: the largest class's share (task_metadata.json
+has the counts). Sizes: full = both packages; tiny = widelands-data only, the first file of
+the first 5 groups of each class, one window (its vocabulary is the full one).
 """
 
 import os
@@ -33,8 +41,10 @@ from evaluation.tasks import common
 from hear_mixers.audio_io import read_audio
 
 PACKAGE = "widelands-data"
-SOURCES = ("esc-widelands",)  # evaluation.sources names
+SOURCES = ("esc-widelands", "esc-0ad")  # evaluation.sources names
 DATA = "usr/share/games/widelands/data"
+PACKAGE_0AD = "0ad-data"
+MAX_PER_GROUP = 12
 RATE = 44100
 CLIP_S = 5.0
 MAX_WINDOWS = 3
@@ -55,44 +65,83 @@ CLASSES: dict[str, tuple[str, ...]] = {
     "machinery": (r"sound/mill/\w+\.ogg", r"sound/barbarians/weaver\.ogg",
                   r"sound/atlanteans/goldspin_\d+\.ogg"),
 }
-LABELS = tuple(CLASSES)
+# 0ad-data: paths under the unpacked audio folder (public.zip's "audio/")
+CLASSES_0AD: dict[str, tuple[str, ...]] = {
+    "bird": (r"actor/fauna/animal/(chicken|flamingo|peacock_call)(_\d+)?\.ogg",),
+    "farm_animal": ((r"actor/fauna/animal/(cattle|pig|pig_death|pig_squeal_move|sheep|camel|horse"
+                     r"|horse_attack|horse_death|horse_idle|horse_select)(_\d+)?\.ogg"),
+                    r"actor/fauna/death/(goat|death_camel|death_horse)(_\d+)?\.ogg"),
+    "wild_mammal": (r"actor/fauna/animal/(elephant|lion)_[a-z]+(_\d+)?\.ogg",),
+    "footsteps": (r"actor/singlesteps/fs_[a-z]+_\d+\.ogg",
+                  r"actor/human/movement/Footsteps/\w+\.ogg",
+                  r"actor/human/movement/hstep_\w+\.ogg"),
+    "sword": (r"attack/weapon/(sword_attack|swordhit)(_\w+)?\.ogg",),
+    "arrow": (r"attack/weapon/(arrowfly|bow_attack)(_\d+)?\.ogg",
+              r"attack/impact/arrow(_[a-z]+)?(_\d+)?\.ogg"),
+    "wood_chopping": (r"resource/lumbering/lumber_tree(_\d+)?\.ogg",),
+    "sawing": (r"resource/construction/con_saw(_\d+)?\.ogg",),
+    "stone_working": (r"resource/mining/mine_stone(_\d+)?\.ogg",
+                      r"resource/construction/con_stone(_\d+)?\.ogg"),
+}
+LABELS = (*CLASSES, "footsteps", "sword", "arrow")
+
+
+def cache() -> Path:
+    return Path(os.environ.get("HEAR_MIXERS_CACHE", Path.home() / ".cache" / "hear_mixers"))
 
 
 def roots() -> list[Path]:
     """Where widelands' data folder may be: installed, then the cache."""
-    cache = Path(os.environ.get("HEAR_MIXERS_CACHE", Path.home() / ".cache" / "hear_mixers"))
-    return [Path("/") / DATA, cache / "packages" / PACKAGE / DATA]
+    return [Path("/") / DATA, cache() / "packages" / PACKAGE / DATA]
 
 
 def data_root() -> Path | None:
     return next((r for r in roots() if (r / "sound").is_dir()), None)
 
 
+def root_0ad() -> Path:
+    """0ad-data's unpacked audio folder (public.zip's "audio/")."""
+    return cache() / "packages" / PACKAGE_0AD / "audio"
+
+
 def available() -> bool:
     return data_root() is not None
 
 
-def label_of(relative: str) -> str | None:
-    for label, patterns in CLASSES.items():
+def label_of(relative: str, classes: dict[str, tuple[str, ...]] = CLASSES) -> str | None:
+    for label, patterns in classes.items():
         if any(re.fullmatch(p, relative) for p in patterns):
             return label
     return None
 
 
 def group_of(relative: str) -> str:
-    """Recording session: the path without a trailing _NN."""
-    return re.sub(r"_\d+$", "", relative.rsplit(".", 1)[0])
+    """Recording session: the path without a trailing _NN (or _NNa)."""
+    return re.sub(r"(_\d+[a-z]?)+$", "", relative.rsplit(".", 1)[0])
 
 
-def list_files(root: Path) -> list[tuple[str, str]]:
+def list_files(root: Path, classes: dict[str, tuple[str, ...]] = CLASSES
+               ) -> list[tuple[str, str]]:
     """(relative path, label) of every mapped file, sorted."""
     found = []
     for path in sorted(root.rglob("*.ogg")):
         relative = path.relative_to(root).as_posix()
-        label = label_of(relative)
+        label = label_of(relative, classes)
         if label is not None:
             found.append((relative, label))
     return found
+
+
+def cap_groups(files: list[tuple[str, str]], seed: int) -> list[tuple[str, str]]:
+    """At most MAX_PER_GROUP files of each group (a seeded choice), in the given order."""
+    groups: dict[str, list[str]] = {}
+    for relative, _ in files:
+        groups.setdefault(group_of(relative), []).append(relative)
+    kept = set()
+    for g, members in groups.items():
+        r = common.rng(seed, "esc", "cap", g)
+        kept |= {members[i] for i in r.permutation(len(members))[:MAX_PER_GROUP]}
+    return [(f, x) for f, x in files if f in kept]
 
 
 def windows(audio: np.ndarray, count: int, r: np.random.Generator) -> list[np.ndarray]:
@@ -134,13 +183,24 @@ def deal_folds(groups: dict[str, tuple[str, int]], r: np.random.Generator) -> di
     return fold_of
 
 
+def path_of(relative: str, root: Path) -> Path:
+    """A file of the task: "0ad:<path>" under 0ad's audio, else under widelands' data."""
+    return root_0ad() / relative[4:] if relative.startswith("0ad:") else root / relative
+
+
 def build(out_dir: Path, size: str, seed: int, sample_rates: list[int]) -> Path:
     root = data_root()
     if root is None:
         raise RuntimeError(f"{PACKAGE}'s sounds not found in {[str(p) for p in roots()]}: "
                            "run tools/install_eval_deps.sh")
     files = list_files(root)
-    if size == "tiny":  # the first file of the first 5 groups of each class
+    if size == "full":
+        if not (root_0ad() / "actor").is_dir():
+            raise RuntimeError(f"{PACKAGE_0AD}'s audio not found in {root_0ad()}: "
+                               "run tools/install_eval_deps.sh full")
+        files = cap_groups(files + [(f"0ad:{f}", x) for f, x in list_files(root_0ad(),
+                                                                           CLASSES_0AD)], seed)
+    else:  # the first file of the first 5 groups of each class
         first: dict[str, str] = {}
         for relative, label in files:
             first.setdefault(group_of(relative), relative)
@@ -152,7 +212,7 @@ def build(out_dir: Path, size: str, seed: int, sample_rates: list[int]) -> Path:
     for relative, _ in files:
         r = common.rng(seed, "esc", "clip", relative)
         count = MAX_WINDOWS if size == "full" else 1
-        clips[relative] = windows(read_audio(root / relative, RATE), count, r)
+        clips[relative] = windows(read_audio(path_of(relative, root), RATE), count, r)
     groups: dict[str, tuple[str, int]] = {}
     for relative, label in files:
         g = group_of(relative)
@@ -163,17 +223,21 @@ def build(out_dir: Path, size: str, seed: int, sample_rates: list[int]) -> Path:
         name="esc", embedding_type="scene", prediction_type="multiclass",
         split_mode="new_split_kfold", splits=tuple(FOLDS), labels=LABELS,
         evaluation=("top1_acc",), sample_duration=CLIP_S, source_rate=RATE,
-        extra={"source": f"Debian {PACKAGE} sound effects ({root}), labels from file names; "
-                         "folds by recording session",
-               "licence": "GPL-2+",
+        extra={"source": f"Debian {PACKAGE} sound effects ({root})"
+                         + (f" and {PACKAGE_0AD}'s effects ({root_0ad()})" if size == "full"
+                            else "") + ", labels from file names; folds by recording session",
+               "licence": "GPL-2+ (widelands-data), CC-BY-SA-3.0 (0ad-data)",
                "fold_groups": {f: sorted(g for g, x in fold_of.items() if x == f)
                                for f in FOLDS}})
     writer = common.TaskWriter(out_dir, info, size, sample_rates)
     per_class: dict[str, int] = {}
     for relative, label in files:
         for w, clip in enumerate(clips[relative]):
+            is_0ad = relative.startswith("0ad:")
             writer.add(fold_of[group_of(relative)], clip, [label],
-                       {"package": PACKAGE, "file": f"{DATA}/{relative}", "window": w,
-                        "group": group_of(relative), "licence": "GPL-2+"})
+                       {"package": PACKAGE_0AD if is_0ad else PACKAGE,
+                        "file": f"audio/{relative[4:]}" if is_0ad else f"{DATA}/{relative}",
+                        "window": w, "group": group_of(relative),
+                        "licence": "CC-BY-SA-3.0" if is_0ad else "GPL-2+"})
             per_class[label] = per_class.get(label, 0) + 1
     return writer.finish(clips_per_class=per_class)
