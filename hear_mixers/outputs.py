@@ -9,8 +9,9 @@ mode or format) is refused, naming the difference, unless it overwrites.
 Parquet: shards `part-<run>-<n>.parquet`, each written under a temporary name (hidden:
 `.part-...partial`, which Parquet readers skip) and renamed, so a shard there is complete;
 a file is done when its output name is in a shard. One row per input file: name (output
-name), path, duration_s and sample_rate (of the file as read), model, weights_sha256, depths, and embedding (scene: list<float32>; timestamps:
-list<list<float32>>, frames x size) plus timestamps (list<float32>, ms) in timestamp mode.
+name), path, duration_s and sample_rate (of the file as read), model, weights_sha256,
+depths, and embedding (scene: list<float32>; timestamps: list<list<float32>>, frames x
+size) plus timestamps (list<float32>, ms) in timestamp mode.
 pyarrow is imported only when Parquet is used.
 """
 
