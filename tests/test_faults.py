@@ -213,6 +213,22 @@ def test_a_long_file_is_streamed_with_the_embeddings_of_the_whole_file(tmp_path,
                                atol=1e-6, rtol=0)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_long_file_in_pieces_on_cuda(tmp_path, capsys, monkeypatch):
+    """The CLI on CUDA, a file streamed in pieces of 2 windows, against one whole-clip call
+    on CUDA (another chunking of the windows: cuBLAS may differ in the last bits)."""
+    monkeypatch.setattr(cli, "LONG_SECONDS", 2.0)
+    monkeypatch.setattr(streaming, "PIECE_WINDOWS", 2)
+    write(tmp_path / "x.wav", 12.0, rate=44100, channels=2, subtype="FLOAT")
+    status, _, err = run(capsys, "embed", tmp_path / "x.wav", "--timestamps", "--device", "cuda",
+                         "--out", tmp_path / "o")
+    assert status == 0, err
+    model = load_model().to("cuda")
+    frames, _ = get_timestamp_embeddings(torch.from_numpy(_whole(tmp_path / "x.wav"))[None], model)
+    np.testing.assert_allclose(np.load(tmp_path / "o" / "x.npy"), frames[0].cpu().numpy(),
+                               atol=1e-4, rtol=0)
+
+
 def test_blocks_are_the_whole_file_resampled(tmp_path):
     """soxr's stream over blocks gives the samples of resampling the whole file at once."""
     write(tmp_path / "x.wav", 7.3, rate=44100, channels=2, subtype="FLOAT")
