@@ -174,6 +174,16 @@ def test_prefetching_batches_changes_nothing(data_dir, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_balanced_drawing_flattens_the_classes(data_dir, tmp_path):
+    t = trainer(data_dir, tmp_path, steps=3, batch_size=8, balance="pitch", balance_power=0.0)
+    groups, counts = np.unique(t.data.heads["pitch"][t.train_rows], return_counts=True)
+    assert len(groups) == 3 and counts.max() >= 2 * counts.min()  # -1 (noise clips), two pitches
+    drawn = np.concatenate([t._rows(s) for s in range(400)])
+    shares = np.unique(t.data.heads["pitch"][drawn], return_counts=True)[1] / len(drawn)
+    assert np.allclose(shares, 1 / 3, atol=0.03)
+    assert np.array_equal(t._rows(7), t._rows(7))  # a function of the step
+
+
 def test_a_changed_run_refuses_to_resume(data_dir, tmp_path):
     t = trainer(data_dir, tmp_path, steps=4, batch_size=8)
     other = trainer(data_dir, tmp_path, "supervised", steps=4, batch_size=8)

@@ -125,6 +125,37 @@ def window_mflop(model) -> float:
     return counter.get_total_flops() / 1e6
 
 
+def inference(rounds: int, batch: int = 256) -> None:
+    """Windows embedded per CPU second (all blocks, fp32), KW-MLP against the ASM-RHs,
+    alternating in rounds."""
+    from hear_mixers.models.kwmlp import KWMLP
+
+    torch.manual_seed(0)
+    models = {"KW-MLP": KWMLP().eval(),
+              **{name: ASM(make_config("small", **CANDIDATES[name])).eval()
+                 for name in ("small (80 ms)", "t5 d96 x6 (50 ms)")}}
+    for name, m in models.items():
+        geometry = getattr(m, "geometry", m)
+        depth = geometry.num_blocks if hasattr(geometry, "num_blocks") else m.cfg.depth
+        params = sum(q.numel() for q in m.parameters())
+        per_window = window_mflop(m)
+        print(f"{name}: {params:,} parameters, window {geometry.window_samples / 16000:.3f} s, "
+              f"hop {geometry.frame_hop / 16:.0f} ms, depth {depth}"
+              + (f", {per_window:.1f} MFLOP per window" if per_window else ""))
+    for r in range(rounds):
+        for name, m in models.items():
+            geometry = getattr(m, "geometry", m)
+            depth = geometry.num_blocks if hasattr(geometry, "num_blocks") else m.cfg.depth
+            x = torch.randn(batch, geometry.window_samples) * 0.1
+            with torch.no_grad():
+                m.forward_intermediates(x, [depth])
+                cpu = time.process_time()
+                m.forward_intermediates(x, [depth])
+                cpu = time.process_time() - cpu
+            print(f"round {r + 1}: {name}: {batch / cpu:.0f} windows per CPU s "
+                  f"(load average {os.getloadavg()[0]:.2f})", flush=True)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=3)
@@ -133,8 +164,11 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1, help="1: CPU time is then a fair measure on a shared machine")
     p.add_argument("--candidates", action="store_true", help="time the encoder candidates instead")
     p.add_argument("--prefetch", action="store_true", help="also time the new path with its batch thread")
+    p.add_argument("--inference", action="store_true", help="time embedding (no training) instead")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.inference:
+        return inference(args.rounds)
     tmp = Path(tempfile.mkdtemp(prefix="speed_ab_"))
     folder = synthetic_general(tmp / "data")
     small = {**ENCODER, **SMALL}

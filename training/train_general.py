@@ -57,6 +57,8 @@ class Recipe:
     weight_decay: float = 0.05
     warmup_steps: int = 500
     seed: int = 0
+    balance: str = "domain"  # draw clips so that class k of this head has a share ~ count_k ** power
+    balance_power: float = 0.5  # 1: as in the data (epochs of permutations); 0: every class alike
 
 
 RECIPES = {
@@ -132,6 +134,7 @@ class Trainer:
         self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
                                       {"params": rest, "weight_decay": 0.0}], lr=recipe.lr)
         self.step, self.runs, self._perm = 0, [], (None, None)
+        self._cdf = self._balance_cdf(data.heads.get(recipe.balance), recipe.balance_power)
         self.prefetch, self._pool, self._next = prefetch, None, (None, None)
 
     def _norm_stats(self) -> dict:
@@ -142,10 +145,24 @@ class Trainer:
 
     # ------------------------------------------------------------ batches
 
+    def _balance_cdf(self, labels, power: float):
+        """Cumulative drawing probabilities of the training rows, or None (plain epochs)."""
+        if labels is None or power == 1.0:
+            return None
+        groups = labels[self.train_rows]  # -1 (head not applicable) is a group of its own
+        _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+        weights = counts[inverse].astype(np.float64) ** (power - 1.0)  # class share ~ count ** power
+        cdf = np.cumsum(weights)
+        return cdf / cdf[-1]
+
     def _rows(self, step: int) -> np.ndarray:
-        """The batch's training rows: sample s of the run is row perm_e[s % N] of epoch
-        e = s // N, each epoch a permutation seeded by (seed, e)."""
+        """The batch's training rows. Balanced: drawn with replacement by the balance
+        weights, seeded by (seed, step). Otherwise sample s of the run is row
+        perm_e[s % N] of epoch e = s // N, each epoch a permutation seeded by (seed, e)."""
         n, b = len(self.train_rows), self.recipe.batch_size
+        if self._cdf is not None:
+            u = np.random.default_rng([self.recipe.seed, 1, step]).random(b)
+            return self.train_rows[np.minimum(np.searchsorted(self._cdf, u, side="right"), n - 1)]
         s = step * b + np.arange(b)
         out = np.empty(b, np.int64)
         for epoch in np.unique(s // n):
