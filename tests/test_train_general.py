@@ -189,6 +189,12 @@ def test_a_changed_run_refuses_to_resume(data_dir, tmp_path):
     other = trainer(data_dir, tmp_path, "supervised", steps=4, batch_size=8)
     with pytest.raises(ValueError, match="objectives"):
         other.load(t.state())
+    state = t.state()
+    state["config"]["encoder"]["a_field_this_version_lacks"] = 1
+    trainer(data_dir, tmp_path, steps=4, batch_size=8).load(state)  # not a difference
+    state["config"]["encoder"]["dim"] = 64
+    with pytest.raises(ValueError, match="encoder.dim"):
+        trainer(data_dir, tmp_path, steps=4, batch_size=8).load(state)
 
 
 def test_random_states_round_trip(tmp_path):

@@ -269,10 +269,14 @@ class Trainer:
     def load(self, state: dict) -> None:
         if state.get("format") != "hear_mixers-train-general":
             raise ValueError("not a train_general state file")
-        if state["config"] != self.config():
-            diff = sorted(k for k in state["config"] if state["config"][k] != self.config().get(k))
-            raise ValueError(f"the saved run differs from this one in {diff}; resume with the "
-                             "same data and options, or start a new --run folder")
+        saved, now = state["config"], self.config()
+        diff = [k for k in saved if k != "encoder" and saved[k] != now.get(k)]
+        # encoder fields that this hear_mixers no longer has (or has newly) are no difference:
+        # the strict state-dict load below still refuses weights that do not fit
+        diff += [f"encoder.{f}" for f, v in saved["encoder"].items() if now["encoder"].get(f, v) != v]
+        if diff:
+            raise ValueError(f"the saved run differs from this one in {sorted(diff)}; resume with "
+                             "the same data and options, or start a new --run folder")
         self.model.load_state_dict(state["model"], strict=True)
         self.opt.load_state_dict(state["optimizer"])
         set_random_states(state["random"])
