@@ -278,6 +278,18 @@ def test_esc_map():
     assert esc.label_of("sound/farm/scythe_00.ogg") is None  # of no class
     assert esc.label_of("sound/animals/frog.ogg") is None
     assert esc.group_of("sound/animals/bird1_02.ogg") == esc.group_of("sound/animals/bird1_00.ogg")
+    assert esc.group_of("sound/animals/bird1_02.ogg") != esc.group_of("sound/animals/bird2_00.ogg")
+    zero_ad = esc.CLASSES_0AD  # 0ad-data 0.0.26's names
+    assert esc.label_of("actor/fauna/animal/elephant_attack1.ogg", zero_ad) == "wild_mammal"
+    assert esc.label_of("actor/fauna/animal/horse_idle2.ogg", zero_ad) == "farm_animal"
+    assert esc.label_of("actor/fauna/death/goat_12.ogg", zero_ad) == "farm_animal"
+    assert esc.label_of("actor/singlesteps/fs_grass1.ogg", zero_ad) == "footsteps"
+    assert esc.label_of("attack/weapon/swordhit_12b.ogg", zero_ad) == "sword"
+    assert esc.label_of("attack/impact/arrow_metal_3.ogg", zero_ad) == "arrow"
+    assert esc.label_of("resource/lumbering/lumber_treeexpire_1.ogg", zero_ad) is None
+    assert esc.label_of("actor/human/death/male_death_3.ogg", zero_ad) is None
+    assert esc.group_of("0ad:attack/weapon/swordhit_12b.ogg") == "0ad:attack/weapon/swordhit"
+    assert esc.group_of("0ad:actor/fauna/animal/horse_attack1.ogg") == "0ad:actor/fauna/animal/horse_attack"
 
 
 @needs("speaker_count")

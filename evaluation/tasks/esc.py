@@ -26,7 +26,7 @@ bird1_01, fs_grass_3, swordhit_12b, ...) are one group, and a group is in one fo
 groups are dealt to folds class by class (the largest first, onto the fold with fewest clips
 of that class), so every class is spread over as many folds as it has groups. Of a group,
 at most MAX_PER_GROUP files are used (a seeded choice), so that the many takes of one 0ad
-recording do not outweigh the rest. Chance: the largest class's share (task_metadata.json
+recording do not outweigh the rest, and at most MAX_PER_CLASS files of a class. Chance: the largest class's share (task_metadata.json
 has the counts). Sizes: full = both packages; tiny = widelands-data only, the first file of
 the first 5 groups of each class, one window (its vocabulary is the full one).
 """
@@ -45,6 +45,7 @@ SOURCES = ("esc-widelands", "esc-0ad")  # evaluation.sources names
 DATA = "usr/share/games/widelands/data"
 PACKAGE_0AD = "0ad-data"
 MAX_PER_GROUP = 12
+MAX_PER_CLASS = 40
 RATE = 44100
 CLIP_S = 5.0
 MAX_WINDOWS = 3
@@ -67,21 +68,21 @@ CLASSES: dict[str, tuple[str, ...]] = {
 }
 # 0ad-data: paths under the unpacked audio folder (public.zip's "audio/")
 CLASSES_0AD: dict[str, tuple[str, ...]] = {
-    "bird": (r"actor/fauna/animal/(chicken|flamingo|peacock_call)(_\d+)?\.ogg",),
+    "bird": (r"actor/fauna/animal/(chicken|flamingo|peacock_call)(_?\d+)?\.ogg",),
     "farm_animal": ((r"actor/fauna/animal/(cattle|pig|pig_death|pig_squeal_move|sheep|camel|horse"
-                     r"|horse_attack|horse_death|horse_idle|horse_select)(_\d+)?\.ogg"),
-                    r"actor/fauna/death/(goat|death_camel|death_horse)(_\d+)?\.ogg"),
-    "wild_mammal": (r"actor/fauna/animal/(elephant|lion)_[a-z]+(_\d+)?\.ogg",),
-    "footsteps": (r"actor/singlesteps/fs_[a-z]+_\d+\.ogg",
+                     r"|horse_attack|horse_death|horse_idle|horse_select)(_?\d+)?\.ogg"),
+                    r"actor/fauna/death/(goat|death_camel|death_horse)(_?\d+)?\.ogg"),
+    "wild_mammal": (r"actor/fauna/animal/(elephant|lion)_[a-z]+\d*\.ogg",),
+    "footsteps": (r"actor/singlesteps/fs_[a-z]+_?\d+\.ogg",
                   r"actor/human/movement/Footsteps/\w+\.ogg",
                   r"actor/human/movement/hstep_\w+\.ogg"),
     "sword": (r"attack/weapon/(sword_attack|swordhit)(_\w+)?\.ogg",),
-    "arrow": (r"attack/weapon/(arrowfly|bow_attack)(_\d+)?\.ogg",
-              r"attack/impact/arrow(_[a-z]+)?(_\d+)?\.ogg"),
-    "wood_chopping": (r"resource/lumbering/lumber_tree(_\d+)?\.ogg",),
-    "sawing": (r"resource/construction/con_saw(_\d+)?\.ogg",),
-    "stone_working": (r"resource/mining/mine_stone(_\d+)?\.ogg",
-                      r"resource/construction/con_stone(_\d+)?\.ogg"),
+    "arrow": (r"attack/weapon/(arrowfly|bow_attack)(_?\d+)?\.ogg",
+              r"attack/impact/arrow(_[a-z]+)?(_?\d+)?\.ogg"),
+    "wood_chopping": (r"resource/lumbering/lumber_tree(_?\d+)?\.ogg",),
+    "sawing": (r"resource/construction/con_saw(_?\d+)?\.ogg",),
+    "stone_working": (r"resource/mining/mine_stone(_?\d+)?\.ogg",
+                      r"resource/construction/con_stone(_?\d+)?\.ogg"),
 }
 LABELS = (*CLASSES, "footsteps", "sword", "arrow")
 
@@ -116,8 +117,13 @@ def label_of(relative: str, classes: dict[str, tuple[str, ...]] = CLASSES) -> st
 
 
 def group_of(relative: str) -> str:
-    """Recording session: the path without a trailing _NN (or _NNa)."""
-    return re.sub(r"(_\d+[a-z]?)+$", "", relative.rsplit(".", 1)[0])
+    """Recording session: the path without a trailing _NN (widelands: bird1_00 -> bird1);
+    0ad: without trailing numbers, with or without "_" (horse_attack1, swordhit_12b, sling_210
+    -> horse_attack, swordhit, sling)."""
+    stem = relative.rsplit(".", 1)[0]
+    if relative.startswith("0ad:"):
+        return re.sub(r"(_?\d+[a-z]?)+$", "", stem)
+    return re.sub(r"(_\d+)+$", "", stem)
 
 
 def list_files(root: Path, classes: dict[str, tuple[str, ...]] = CLASSES
@@ -133,7 +139,8 @@ def list_files(root: Path, classes: dict[str, tuple[str, ...]] = CLASSES
 
 
 def cap_groups(files: list[tuple[str, str]], seed: int) -> list[tuple[str, str]]:
-    """At most MAX_PER_GROUP files of each group (a seeded choice), in the given order."""
+    """At most MAX_PER_GROUP files of each group, then at most MAX_PER_CLASS of each class
+    (seeded choices), in the given order."""
     groups: dict[str, list[str]] = {}
     for relative, _ in files:
         groups.setdefault(group_of(relative), []).append(relative)
@@ -141,6 +148,10 @@ def cap_groups(files: list[tuple[str, str]], seed: int) -> list[tuple[str, str]]
     for g, members in groups.items():
         r = common.rng(seed, "esc", "cap", g)
         kept |= {members[i] for i in r.permutation(len(members))[:MAX_PER_GROUP]}
+    for label in LABELS:
+        mine = [f for f, x in files if x == label and f in kept]
+        r = common.rng(seed, "esc", "class cap", label)
+        kept -= {mine[i] for i in r.permutation(len(mine))[MAX_PER_CLASS:]}
     return [(f, x) for f, x in files if f in kept]
 
 
