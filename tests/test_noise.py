@@ -155,3 +155,27 @@ def test_file_licence():
     assert file_licence(kit, stanzas) == "CC0"
     assert file_licence("/usr/share/klettres/en/alpha/a.ogg", stanzas) == "GPL-2+"
     assert file_licence("/x/y.ogg", stanzas[1:]) == "unknown"
+
+
+GAME_COPYRIGHT = """Files: *
+License: GPL-2
+
+Files: share/hedgewars/Data/Sounds/*
+License: GFDL-1.3
+
+Files: share/hedgewars/Data/Sounds/Droplet*.ogg
+License: CC-BY-SA-3.0
+
+Files: hedgewars/*
+License: GPL-2
+"""
+
+
+def test_file_licence_prefers_the_most_specific_paragraph():
+    # installed as share/games/hedgewars/...; the source folder hedgewars/* (code) also
+    # matches the installed path, less specifically than the data paragraphs
+    stanzas = copyright_stanzas(GAME_COPYRIGHT)
+    sounds = "/usr/share/games/hedgewars/Data/Sounds/"
+    assert file_licence(sounds + "explosion.ogg", stanzas) == "GFDL-1.3"
+    assert file_licence(sounds + "Droplet1.ogg", stanzas) == "CC-BY-SA-3.0"
+    assert file_licence("/usr/share/games/hedgewars/Data/Music/City.ogg", stanzas) == "GPL-2"

@@ -8,7 +8,7 @@
 # Usage: bash tools/install_training_deps.sh [all|speech]
 #   speech  the speech engines only (~14 MB)
 #   all     adds fluidsynth, the Fluid and MuseScore soundfonts, klettres-data and desktop
-#           sounds (installed, ~300 MB), and downloads the game packages (~1.3 GB of .debs)
+#           sounds (installed, ~300 MB), and downloads the game packages (~2 GB of .debs)
 #           and unpacks them into $HEAR_MIXERS_CACHE/packages/<package>/ without installing
 #           them (default cache: ~/.cache/hear_mixers); see training/sources_train.py.
 # Idempotent: what is there already is neither installed nor unpacked again.
@@ -22,8 +22,8 @@ if [ "${1:-all}" = all ]; then
         sound-theme-freedesktop oxygen-sounds  # desktop event sounds
     )
     extract+=(  # game effects, ambiences, music and acted voices
-        wesnoth-1.16-data lincity-ng-data hedgewars-data supertux-data extremetuxracer-data
-        frozen-bubble-data freeciv-data pingus-data xmoto-data
+        wesnoth-1.16-data lincity-ng-data hedgewars-data supertux-data supertuxkart-data
+        extremetuxracer-data frozen-bubble-data freeciv-data pingus-data xmoto-data
     )
 fi
 bash "$(dirname "$0")/apt_install.sh" "${packages[@]}"

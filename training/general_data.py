@@ -45,7 +45,7 @@ from training.sources_train import (
 )
 
 EFFECT_PACKAGES = ("wesnoth-1.16-data", "lincity-ng-data", "hedgewars-data", "supertux-data",
-                   "extremetuxracer-data", "frozen-bubble-data", "freeciv-data", "pingus-data",
+                   "supertuxkart-data", "extremetuxracer-data", "frozen-bubble-data", "freeciv-data", "pingus-data",
                    "xmoto-data", "oxygen-sounds", "sound-theme-freedesktop")
 SPLITS = ("train", "valid")
 MIX_TYPES = (("speech", "environment"), ("music", "environment"), ("speech", "music"))
@@ -183,10 +183,20 @@ def add_klettres(w: Writer, size: Size, seed: int, notes: list[str]) -> None:
         w.files["klettres-data"].add(path)
 
 
-def add_files(w: Writer, sounds: list[effects.Sound], size: Size, seed: int) -> None:
-    """Effects, game music and acted voices (catalogue entries) as 1-2 s clips."""
+def add_files(w: Writer, sounds: list[effects.Sound], size: Size, seed: int,
+              notes: list[str]) -> None:
+    """Effects, game music and acted voices (catalogue entries) as 1-2 s clips. Files whose
+    licence the package's copyright file does not state are not used."""
     per_package: Counter = Counter()
+    stanzas = {p: noise.package_stanzas(p) for p in sorted({s.package for s in sounds})}
+    unknown = [s for s in sounds if noise.licence_of(s.package, s.path, stanzas[s.package])
+               == "unknown"]
+    if unknown:
+        notes.append(f"{len(unknown)} files of unknown licence not used: "
+                     + ", ".join(sorted(Path(s.path).name for s in unknown)))
     for s in sounds:
+        if s in unknown:
+            continue
         per_package[(s.package, s.kind)] += 1
         limit = size.tracks_per_package if s.kind == "music" else size.files_per_package
         if limit is not None and per_package[(s.package, s.kind)] > limit:
@@ -285,9 +295,7 @@ def licences(w: Writer, data: GeneralData) -> dict[str, dict]:
         copyright = copyright_file(package)
         text = copyright.read_text(errors="replace") if copyright.exists() else ""
         stanzas = noise.copyright_stanzas(text)
-        per_file = Counter(noise.file_licence(f, stanzas) for f in sorted(w.files[package]))
-        if package in FREEFORM_LICENCE:
-            per_file = Counter({FREEFORM_LICENCE[package]: sum(per_file.values())})
+        per_file = Counter(noise.licence_of(package, f, stanzas) for f in sorted(w.files[package]))
         report[package] = {
             "version": package_version(package),
             "licences": sorted(set(noise.licence_names(text))) or
@@ -329,10 +337,10 @@ def build(out_dir: Path, size: str = "tiny", seed: int = 0, jobs: int | None = N
     missing = [p for p in EFFECT_PACKAGES if not available(p)]
     notes += [f"{p} not available: skipped" for p in missing]
     sounds = effects.catalogue([p for p in EFFECT_PACKAGES if p not in missing])
-    add_files(w, [s for s in sounds if s.kind == "voice"], spec, seed)
+    add_files(w, [s for s in sounds if s.kind == "voice"], spec, seed, notes)
     add_music(w, spec, seed, jobs, notes)
-    add_files(w, [s for s in sounds if s.kind == "effect"], spec, seed)
-    add_files(w, [s for s in sounds if s.kind == "music"], spec, seed)
+    add_files(w, [s for s in sounds if s.kind == "effect"], spec, seed, notes)
+    add_files(w, [s for s in sounds if s.kind == "music"], spec, seed, notes)
     add_mixtures(w, spec.mixtures if mixtures is None else mixtures, seed)
     data = w.finish()
     (Path(out_dir) / "licences.json").write_text(json.dumps(licences(w, data), indent=1) + "\n")

@@ -180,24 +180,37 @@ def copyright_stanzas(text: str) -> list[tuple[list[str], str]]:
     return stanzas
 
 
-def _matches(path: str, pattern: str) -> bool:
-    """Whether an installed file comes from a source-tree pattern (a heuristic: Debian
-    copyright files name source paths, not installed ones)."""
+def _matches(path: str, pattern: str) -> int:
+    """How specifically an installed file comes from a source-tree pattern (a heuristic:
+    Debian copyright files name source paths, not installed ones): -1 no match, 0 the
+    catch-all "*", else the number of path components the matching pattern names."""
     name = pattern.rsplit("/", 1)[-1]
+    parts = pattern.split("/")
     if name.endswith(".h2drumkit"):  # hydrogen: one archive per installed kit folder
-        return fnmatch(Path(path).parent.name, name.removesuffix(".h2drumkit") + "*")
-    if pattern == "*" or fnmatch(path, "*/" + pattern):
-        return True
+        return 2 if fnmatch(Path(path).parent.name, name.removesuffix(".h2drumkit") + "*") else -1
+    if pattern == "*":
+        return 0
+    if fnmatch(path, "*/" + pattern):
+        return len(parts)
+    # games install share/<game>/... as share/games/<game>/...: a tail of the pattern of at
+    # least three components ("Data/Sounds/*") that matches counts too
+    for k in range(1, len(parts) - 2):
+        if fnmatch(path, "*/" + "/".join(parts[k:])):
+            return len(parts) - k
     # sonic-pi names etc/samples/x.flac, installed as /usr/share/sonic-pi/samples/x.flac
-    return not any(c in name for c in "*?[") and Path(path).name == name
+    return 1 if not any(c in name for c in "*?[") and Path(path).name == name else -1
 
 
 def file_licence(path: str, stanzas: list[tuple[list[str], str]]) -> str:
-    """Licence of the last paragraph matching the file (Debian's rule), else "unknown"."""
-    licence = "unknown"
+    """Licence of the paragraph matching the file most specifically (most path components
+    named); among equally specific ones the last (Debian's rule); else "unknown". The most
+    specific match keeps a source folder's paragraph (`hedgewars/*`: code) from overriding
+    one of installed data (`share/hedgewars/Data/Sounds/*`) that also matches."""
+    licence, best = "unknown", -1
     for patterns, name in stanzas:
-        if any(_matches(path, p) for p in patterns):
-            licence = name
+        score = max((_matches(path, p) for p in patterns), default=-1)
+        if score >= 0 and score >= best:
+            licence, best = name, score
     return licence
 
 

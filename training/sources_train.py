@@ -54,6 +54,7 @@ TRAINING_PACKAGES = {
     "lincity-ng-data": ("extract", "ambience loops: industry, traffic, water, crowds"),
     "hedgewars-data": ("extract", "effects, game music, acted voice packs"),
     "supertux-data": ("extract", "effects, rain and thunder, game music"),
+    "supertuxkart-data": ("extract", "engines, birds, rivers, crashes; game music"),
     "extremetuxracer-data": ("extract", "sliding on snow, ice, grass; game music"),
     "frozen-bubble-data": ("extract", "a few effects, game music"),
     "freeciv-data": ("extract", "cannons, explosions, machine guns"),

@@ -121,6 +121,22 @@ RULES: list[tuple[str, str, str | None]] = [
     ("supertux-data", _S + r"(yeti_roar|yeti_gna|grunts)\.", "creature vocalisation"),
     ("supertux-data", _S + r"saw\.", "machinery and tools"),
     ("supertux-data", _S + r"skid\.", "sliding"),
+    # supertuxkart: effects and ambience loops
+    ("supertuxkart-data", r"sfx/(airplane_jetengine|car_accel|car_revup|engine_large"
+     r"|engine_small)\.", "vehicle and engine"),
+    ("supertuxkart-data", r"steamlocomotive\.", "vehicle and engine"),
+    ("supertuxkart-data", r"sfx/exotic-birds(_2)?\.", "birds"),
+    ("supertuxkart-data", r"sfx/(explosion|fireworks_show)\.", "explosion"),
+    ("supertuxkart-data", r"sfx/(rain|thunder)\.", "rain and thunder"),
+    ("supertuxkart-data", r"sfx/(river_loop|waterfall_loop_2|splash)\.", "water"),
+    ("supertuxkart-data", r"sfx/(metal_clang|crash\d?|anvil)\.", "impact"),
+    ("supertuxkart-data", r"sfx/hammer\.", "machinery and tools"),
+    ("supertuxkart-data", r"sfx/clock\.", "clock tick"),
+    ("supertuxkart-data", r"sfx/skid\.", "sliding"),
+    ("supertuxkart-data", r"sfx/locked\.", "door and latch"),
+    ("supertuxkart-data", r"sfx/lenautile_restaurant\.", "crowd"),
+    ("supertuxkart-data", r"sfx/(wilhelmscream|ugh)\.", "human vocalisation"),
+    ("supertuxkart-data", r"tracks/[a-z_]+/(cow|sheep)\.", "animal"),
     # extremetuxracer, frozen-bubble, freeciv, pingus
     ("extremetuxracer-data", r"etr/sounds/[a-z]+_slide\.", "sliding"),
     ("extremetuxracer-data", r"etr/sounds/tree_hit\.", "impact"),
@@ -151,6 +167,7 @@ RULES: list[tuple[str, str, str | None]] = [
 MUSIC_RULES: list[tuple[str, str]] = [
     ("hedgewars-data", r"hedgewars/data/music/"),
     ("supertux-data", r"supertux2/music/"),
+    ("supertuxkart-data", r"supertuxkart/data/music/"),
     ("extremetuxracer-data", r"etr/music/"),
     ("xmoto-data", r"xmoto/textures/musics/"),
     ("frozen-bubble-data", r"frozen-bubble/snd/[a-z0-9-]*zik"),
