@@ -71,8 +71,9 @@ def main(argv=None) -> int:
         result["files_per_s_without_fixed"] = args.files / max(first["wall_s"] - again["wall_s"],
                                                                 1e-9)
         results.append(result)
-        print(f"{label}: {result['files_per_s']:.1f} files/s ({result['files_per_s_without_fixed']:.1f} "
-              f"without the fixed {again['wall_s']:.1f} s), peaks {first['peaks_mb']}, load "
+        print(f"{label}: {result['files_per_s']:.1f} files/s "
+              f"({result['files_per_s_without_fixed']:.1f} without the fixed "
+              f"{again['wall_s']:.1f} s), peaks {first['peaks_mb']}, load "
               f"{result['load_before'][0]:.1f} -> {result['load_after'][0]:.1f}", flush=True)
 
     long_results = []
@@ -135,7 +136,8 @@ def run_case(arguments: list) -> dict:
         print(out, err, file=sys.stderr)
     by_kind = {}
     for (_, kind), kb in peaks.items():  # the largest process of each kind
-        by_kind[kind] = max(by_kind.get(kind, 0.0), kb / 1024)
+        if kb:  # 0: a process already gone (a zombie) when read
+            by_kind[kind] = max(by_kind.get(kind, 0.0), kb / 1024)
     return {"wall_s": wall, "peaks_mb": {k: round(v) for k, v in sorted(by_kind.items())},
             "returncode": child.returncode, "stdout": out}
 
