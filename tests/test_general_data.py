@@ -208,6 +208,10 @@ def test_sound_class_mapping():
     assert effects.sound_class("supertux-data", "/x/supertux2/sounds/rain.wav") == \
         "rain and thunder"
     assert effects.sound_class("supertux-data", "/x/supertux2/sounds/lifeup.wav") is None
+    oa = "/c/usr/share/games/openarena/baseoa/pak0.pk3.d/sound/"
+    assert effects.sound_class("openarena-data", oa + "player/footsteps/boot3.wav") == "footsteps"
+    assert effects.sound_class("openarena-data", oa + "weapons/shotgun/sshotf1b.wav") == "gunfire"
+    assert effects.sound_class("openarena-data", oa + "items/quaddamage.wav") is None
     assert all(label in effects.SOUND_CLASSES for _, _, label in effects.RULES if label)
 
 

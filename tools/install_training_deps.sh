@@ -23,7 +23,7 @@ if [ "${1:-all}" = all ]; then
     )
     extract+=(  # game effects, ambiences, music and acted voices
         wesnoth-1.16-data lincity-ng-data hedgewars-data supertux-data supertuxkart-data
-        extremetuxracer-data frozen-bubble-data freeciv-data pingus-data xmoto-data
+        openarena-data extremetuxracer-data frozen-bubble-data freeciv-data pingus-data xmoto-data
     )
 fi
 bash "$(dirname "$0")/apt_install.sh" "${packages[@]}"
@@ -37,6 +37,9 @@ for p in "${extract[@]}"; do
     deb=$(ls -t "$cache/debs/${p}"_*.deb | head -n 1)
     rm -rf "$target"
     dpkg-deb -x "$deb" "$target"
+    find "$target" -name '*.pk3' -print0 | while IFS= read -r -d '' pk3; do
+        python3 -m zipfile -e "$pk3" "$pk3.d"  # game archives are zips: unpacked beside
+    done
     dpkg-deb -f "$deb" Version > "$target/.version"  # marks a complete unpack
 done
 echo "training packages present: ${packages[*]}"

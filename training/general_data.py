@@ -45,7 +45,7 @@ from training.sources_train import (
 )
 
 EFFECT_PACKAGES = ("wesnoth-1.16-data", "lincity-ng-data", "hedgewars-data", "supertux-data",
-                   "supertuxkart-data", "extremetuxracer-data", "frozen-bubble-data", "freeciv-data", "pingus-data",
+                   "supertuxkart-data", "openarena-data", "extremetuxracer-data", "frozen-bubble-data", "freeciv-data", "pingus-data",
                    "xmoto-data", "oxygen-sounds", "sound-theme-freedesktop")
 SPLITS = ("train", "valid")
 MIX_TYPES = (("speech", "environment"), ("music", "environment"), ("speech", "music"))
@@ -77,7 +77,7 @@ SIZES = {
                  ("FluidR3_GM",), (0, 24, 40, 73), (0, 25), (36, 38, 42, 49), 3, 1, 3, 0, 2,
                  2, 12),
     "full": Size(corpus.Size(6, 40, 40), None, None, tuple(music.FONTS), tuple(range(120)),
-                 music.KITS, None, 90, 3, None, None, 8, 20, 12000),
+                 music.KITS, None, 90, 3, None, None, 16, 20, 12000),
 }
 
 

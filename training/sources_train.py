@@ -4,7 +4,8 @@ its files are reached, and what their licences are.
 A package is used either installed into `/` (small ones, `apt-get install`, found with
 `dpkg -L`) or downloaded and unpacked into a cache folder without installing it (big game
 data: `apt-get download` + `dpkg -x` into `$HEAR_MIXERS_CACHE/packages/<package>/`, default
-`~/.cache/hear_mixers`). `tools/install_training_deps.sh` does both; so does
+`~/.cache/hear_mixers`; a game archive `x.pk3`, a zip, is unpacked beside it into
+`x.pk3.d/`). `tools/install_training_deps.sh` does both; so does
 `python -m training.sources_train fetch PACKAGE...`.
 
 Evaluation reserves some packages, soundfonts and voices (`evaluation/sources.py`, the
@@ -25,6 +26,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus")
@@ -55,6 +57,7 @@ TRAINING_PACKAGES = {
     "hedgewars-data": ("extract", "effects, game music, acted voice packs"),
     "supertux-data": ("extract", "effects, rain and thunder, game music"),
     "supertuxkart-data": ("extract", "engines, birds, rivers, crashes; game music"),
+    "openarena-data": ("extract", "footsteps, guns, explosions, machinery (inside .pk3)"),
     "extremetuxracer-data": ("extract", "sliding on snow, ice, grass; game music"),
     "frozen-bubble-data": ("extract", "a few effects, game music"),
     "freeciv-data": ("extract", "cannons, explosions, machine guns"),
@@ -176,6 +179,9 @@ def fetch(package: str) -> Path:
     subprocess.run(["apt-get", "download", "-q", package], cwd=debs, check=True)
     deb = max(debs.glob(f"{package}_*.deb"), key=lambda p: p.stat().st_mtime)
     subprocess.run(["dpkg-deb", "-x", str(deb), str(target)], check=True)
+    for archive in sorted(target.rglob("*.pk3")):  # game archives (zip): unpacked beside
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(archive.with_name(archive.name + ".d"))
     version = re.match(rf"{re.escape(package)}_([^_]+)_", deb.name)
     (target / ".version").write_text((version.group(1).replace("%3a", ":") if version
                                       else "unknown") + "\n")

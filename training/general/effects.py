@@ -137,6 +137,26 @@ RULES: list[tuple[str, str, str | None]] = [
     ("supertuxkart-data", r"sfx/lenautile_restaurant\.", "crowd"),
     ("supertuxkart-data", r"sfx/(wilhelmscream|ugh)\.", "human vocalisation"),
     ("supertuxkart-data", r"tracks/[a-z_]+/(cow|sheep)\.", "animal"),
+    # openarena (sounds inside baseoa/pak0.pk3, unpacked next to it)
+    ("openarena-data", r"pak0\.pk3\.d/sound/player/footsteps/", "footsteps"),
+    ("openarena-data", r"pak0\.pk3\.d/sound/weapons/(machinegun/machgf|shotgun/|vulcan/vulcanf"
+     r"|vulcan/wvulfire)", "gunfire"),
+    ("openarena-data", r"pak0\.pk3\.d/sound/weapons/(rocket/rocklx|proxmine/wstbexpl"
+     r"|grenade/grenlf)", "explosion"),
+    ("openarena-data", r"pak0\.pk3\.d/sound/weapons/(plasma|lightning|bfg|railgun)/",
+     "synthetic effect"),
+    ("openarena-data", r"pak0\.pk3\.d/sound/player/sarge/(death|pain|gasp|drown|fall\d)",
+     "human vocalisation"),
+    ("openarena-data", r"pak0\.pk3\.d/sound/player/watr_", "water"),
+    ("openarena-data", r"pak0\.pk3\.d/sound/movers/doors/", "door and latch"),
+    ("openarena-data", r"pak0\.pk3\.d/sound/world/(fire1|fire2|firesoft)\.", "fire"),
+    ("openarena-data", r"pak0\.pk3\.d/sound/world/(waterfall|drops)\.", "water"),
+    ("openarena-data", r"pak0\.pk3\.d/sound/world/(machinerydrone0\d|tim_machine|tim_pump"
+     r"|fan|fan4)\.", "machinery and tools"),
+    ("openarena-data", r"pak0\.pk3\.d/sound/world/growl\d\.", "creature vocalisation"),
+    ("openarena-data", r"pak0\.pk3\.d/sound/world/(jumppad|portal0\d|telein|teleout)\.",
+     "synthetic effect"),
+    ("openarena-data", r"pak0\.pk3\.d/sound/misc/menu\d\.", "interface sound"),
     # extremetuxracer, frozen-bubble, freeciv, pingus
     ("extremetuxracer-data", r"etr/sounds/[a-z]+_slide\.", "sliding"),
     ("extremetuxracer-data", r"etr/sounds/tree_hit\.", "impact"),
