@@ -27,7 +27,7 @@ from hear_mixers.audio_io import AudioReader, find_audio, first_line, readable_s
 from hear_mixers.shipped import sha256_file
 
 OBJECT_STORE_BYTES = 1 << 30  # object store of a local instance (tests start a smaller one)
-DECODE_RETRIES = 10  # runs of a decode task whose worker died
+DECODE_MEMORY_BYTES = 512 << 20  # reserved per decode task (its worker imports torch)
 KILL_ACTOR_ENV = "HEAR_MIXERS_TEST_KILL_ACTOR"  # tests: a marker path; see _Embed.__call__
 KILL_DECODER_ENV = "HEAR_MIXERS_TEST_KILL_DECODER"
 
@@ -104,15 +104,18 @@ def _dataset(ray, args, model, todo):
     env = {k: os.environ[k] for k in (KILL_ACTOR_ENV, KILL_DECODER_ENV) if k in os.environ}
     items = [{"path": str(path), "name": Path(name).as_posix()} for path, name in todo]
     dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 4 * workers * 8))
-    # max_retries: a decode task whose worker dies is run again. Its remote arguments also
-    # differ from the actors', which keeps Ray Data from fusing decoding into the actors:
-    # decoding stays in CPU tasks beside the models (on GPU actors, off the GPU's path)
+    # memory: what a decode task's worker may hold (torch, imported with hear_mixers, and a
+    # file of up to LONG_SECONDS decoded). A resource the actors do not ask for, it also keeps
+    # Ray Data from fusing decoding into the actors: decoding stays in CPU tasks beside the
+    # models (with GPU actors, off the GPU's path). A task whose worker dies is run again
+    # (Ray's default: 3 times).
     dataset = dataset.map(
         _decode, fn_kwargs={"sample_rate": model.sample_rate}, num_cpus=1,
-        max_retries=DECODE_RETRIES, runtime_env={"env_vars": env} if env else None)
+        memory=DECODE_MEMORY_BYTES, runtime_env={"env_vars": env} if env else None)
     resources = {"num_gpus": 1} if gpus else {"num_cpus": threads}
     return dataset.map_batches(
-        _Embed, batch_format="numpy", batch_size=args.batch_size, concurrency=workers,
+        _Embed, batch_format="numpy", batch_size=args.batch_size,
+        compute=ray.data.ActorPoolStrategy(size=workers),
         fn_constructor_kwargs={"model": args.model, "depth": args.depth, "mode": args.mode,
                                "device": "cuda" if gpus else "cpu", "threads": threads},
         runtime_env={"env_vars": env} if env else None, **resources)
