@@ -5,13 +5,16 @@ The mapping (`RULES`) was made by reading every audio file name of these package
 keeping only names whose sound is unambiguous (`explosion`, `sword-1`, `TraficHigh1`,
 `birds1`, ...); names that could be several things (`morning`, `ship`, `Harbor1`,
 `ResidentialHigh1`, `lava`, game jingles like `lifeup`) map to nothing and are not used.
-It was checked against the audio for 28 files by looking at their spectrograms (matplotlib
-specgram of the first 6 s) and `sox stat`: birds (Green1, birds1: chirps at 2-6 kHz),
+It was checked against the audio for 40 files by looking at their spectrograms (matplotlib
+specgram of the first 6 s) and `sox stat`: birds (Green1, birds1, exotic-birds: chirps at
+2-6 kHz), clock ticks (clock: evenly spaced broadband clicks), rain and rivers (broadband,
+steady), a cow (harmonic low calls with pauses), machinery drones (steady low tones),
 crickets (night: pulse trains at ~5 kHz), farm animals (Farm1: a harmonic call with
 vibrato), crowd babble (MarketFull1, SportsCroud1), fire crackle (campfire, Fire1: broadband
 clicks), hammering (Blacksmith1: periodic broadband strikes), trains (RailTrain1: periodic
-clacks and hum), traffic, industry, wolf growls; what did not match its name there
-(ship, Harbor1, FireStation1, Tip1, School1, ResidentialHigh1, WindMill1) was left unmapped.
+clacks and hum), traffic, industry, wolf growls; files whose spectrogram did not settle
+what they are (ship, morning, Harbor1, FireStation1, Tip1, School1, ResidentialHigh1,
+WindMill1) were left unmapped. No file was listened to (no audio output here).
 
 Clips: files are read with `hear_mixers.audio_io.read_audio` (mono, 16 kHz), trimmed of
 leading/trailing near-silence; a file shorter than 1 s becomes one 1 s clip (the sound at a
