@@ -173,7 +173,7 @@ def plot(scores: list[Score], path: Path) -> None:
 
     models, tasks = _ordered([s.model for s in scores]), _ordered([s.task for s in scores])
     by_key = {(s.model, s.task): s for s in scores}
-    labels = [_column(scores, t).replace(": ", "\n") for t in tasks]
+    labels = [_column(scores, t).replace(": ", "\n").replace(" (", "\n(") for t in tasks]
     if len(tasks) > 1:  # the mean over tasks as one more group, without error bars
         for a in averages(scores):
             if a.mean is not None:
@@ -190,7 +190,7 @@ def plot(scores: list[Score], path: Path) -> None:
         if folds:
             ax.errorbar([x for x, _ in folds], [s.value for _, s in folds],
                         yerr=[s.std for _, s in folds], fmt="none", ecolor="black", capsize=2)
-    ax.set_xticks(range(len(tasks)), labels, fontsize="small")
+    ax.set_xticks(range(len(tasks)), labels, fontsize="x-small")
     ax.set_ylabel("primary score (test)")
     ax.set_title("HEAR evaluation: primary score per task")
     ax.legend(fontsize="small", ncol=2)
