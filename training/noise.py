@@ -92,12 +92,6 @@ def names_a_keyword(path: str) -> bool:
     return any(t in WORDS or (t.endswith("s") and t[:-1] in WORDS) for t in tokens)
 
 
-def read_mono(path: str, rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Old name of `hear_mixers.audio_io.read_audio`, kept only while committed evaluation
-    code still calls it; training code uses read_audio."""
-    return read_audio(Path(path), rate)
-
-
 def trim(audio: np.ndarray, max_seconds: float) -> np.ndarray:
     """Without leading/trailing near-silence, at most `max_seconds` long."""
     peak = float(np.abs(audio).max(initial=0.0))
