@@ -117,7 +117,9 @@ class Trainer:
         self.bank = FeatureBank.build(data.clips, cfg.frontend, cache_dir, progress=True)
         self.noise_bank = FeatureBank.build(noise, cfg.frontend, cache_dir) if noise is not None else None
         self.train_rows = np.flatnonzero(data.clips.split == "train")
-        self.valid_rows = np.flatnonzero(data.clips.split == "valid")[:VALID_CLIPS]
+        valid = np.flatnonzero(data.clips.split == "valid")  # a seeded sample of every source
+        self.valid_rows = np.sort(np.random.default_rng(recipe.seed).choice(
+            valid, min(VALID_CLIPS, len(valid)), replace=False))
         self.noise_rows = (np.flatnonzero(noise.split == "train") if noise is not None else self.train_rows)
         if len(self.train_rows) < recipe.batch_size:
             raise ValueError(f"{len(self.train_rows)} training clips, fewer than one batch of {recipe.batch_size}")
