@@ -460,4 +460,8 @@ def _fmt(value) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m hear_mixers.cli` runs this file as __main__: run the imported module's main,
+    # so that its errors (UsageError, raised by hear_mixers.ray_engine too) are one class
+    from hear_mixers import cli as _cli
+
+    sys.exit(_cli.main())

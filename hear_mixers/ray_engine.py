@@ -46,17 +46,17 @@ def embed(args) -> int:
     files, ignored = list_inputs(args.inputs, args.ext)
     out = Path(args.out)
     config = outputs.run_config(args.model, model, sha256_file(weights), args.mode, "parquet")
-    output = cli.open_output(out, config, args.overwrite)
-    if args.shard_rows:
-        output.shard_rows = args.shard_rows
-    todo = [(path, name) for path, name in files if args.overwrite
-            or output.status(name) == "missing"]
-    skipped = len(files) - len(todo)
 
     started = not ray.is_initialized()
     if started:
-        ray.init(**_init_options(args))
+        _start(ray, args)
     try:
+        output = cli.open_output(out, config, args.overwrite)
+        if args.shard_rows:
+            output.shard_rows = args.shard_rows
+        todo = [(path, name) for path, name in files if args.overwrite
+                or output.status(name) == "missing"]
+        skipped = len(files) - len(todo)
         failed, progress = [], cli.Progress(len(todo), args.progress_interval)
         try:
             if todo:
@@ -79,6 +79,18 @@ def embed(args) -> int:
     for path, reason in failed:
         print(f"failed: {path}: {reason}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _start(ray, args) -> None:
+    """Connect to --address, or start a local instance; a clear error when it fails."""
+    try:
+        ray.init(**_init_options(args))
+    except Exception as e:  # ConnectionError, AuthenticationError, RuntimeError, ...
+        where = f"the Ray cluster at {args.address}" if args.address else "a local Ray instance"
+        hint = (" If the cluster uses token authentication, set RAY_AUTH_MODE=token here (with "
+                "its token in RAY_AUTH_TOKEN or ~/.ray/auth_token), as on its nodes "
+                "(docs/cluster.md)." if args.address else "")
+        raise cli.UsageError(f"cannot reach {where}: {first_line(e)}.{hint}") from None
 
 
 def _init_options(args) -> dict:
