@@ -5,8 +5,9 @@
 # Never installs what the evaluation suite reserves (evaluation/sources.py: TimGM6mb,
 # hydrogen-drumkits, sonic-pi-samples, ktuberling-data, widelands-data's effects).
 #
-# Usage: bash tools/install_training_deps.sh [all|speech]
+# Usage: bash tools/install_training_deps.sh [all|tiny|speech]
 #   speech  the speech engines only (~14 MB)
+#   tiny    adds one small source of each kind for the tiny builds (~200 MB)
 #   all     adds fluidsynth, the Fluid and MuseScore soundfonts, klettres-data and desktop
 #           sounds (installed, ~300 MB), and downloads the game packages (~2 GB of .debs)
 #           and unpacks them into $HEAR_MIXERS_CACHE/packages/<package>/ without installing
@@ -15,7 +16,12 @@
 set -euo pipefail
 packages=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)
 extract=()
-if [ "${1:-all}" = all ]; then
+mode="${1:-all}"
+case "$mode" in all|tiny|speech) ;; *) echo "usage: $0 [all|tiny|speech]" >&2; exit 2;; esac
+if [ "$mode" = tiny ]; then  # one small source of each kind, for CI
+    packages+=(fluidsynth fluid-soundfont-gm klettres-data sound-theme-freedesktop)
+    extract+=(freeciv-data frozen-bubble-data)
+elif [ "$mode" = all ]; then
     packages+=(
         fluidsynth fluid-soundfont-gm musescore-general-soundfont  # rendered music, drums
         klettres-data  # recorded speech in 19 languages

@@ -23,6 +23,7 @@ Clips are 1-2 s; audio is streamed to disk, so memory stays near one part's wort
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 import zlib
@@ -222,6 +223,9 @@ def add_files(w: Writer, sounds: list[effects.Sound], size: Size, seed: int,
 
 
 def add_music(w: Writer, size: Size, seed: int, jobs: int, notes: list[str]) -> None:
+    if shutil.which("fluidsynth") is None:
+        notes.append("fluidsynth not installed: no rendered music")
+        return
     for font in size.fonts:
         package, path = music.FONTS[font]
         check_not_reserved([package, path])
@@ -341,6 +345,10 @@ def build(out_dir: Path, size: str = "tiny", seed: int = 0, jobs: int | None = N
     add_music(w, spec, seed, jobs, notes)
     add_files(w, [s for s in sounds if s.kind == "effect"], spec, seed, notes)
     add_files(w, [s for s in sounds if s.kind == "music"], spec, seed, notes)
+    if w.total == 0:
+        w.raw.close()
+        raise ValueError("no clips: no training source is installed "
+                         "(bash tools/install_training_deps.sh)")
     add_mixtures(w, spec.mixtures if mixtures is None else mixtures, seed)
     data = w.finish()
     (Path(out_dir) / "licences.json").write_text(json.dumps(licences(w, data), indent=1) + "\n")
