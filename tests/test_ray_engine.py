@@ -3,6 +3,9 @@ store, no dashboard): the embeddings of the single-process path, a worker and an
 killed mid-run without loss or duplicates, resuming, and a pyarrow filesystem URI."""
 
 import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -96,3 +99,31 @@ def test_killed_worker_and_actor_lose_and_duplicate_nothing(tmp_path, capsys, lo
     after = rows(out)
     assert sorted(after) == sorted(list(got) + ["f40", "f41"])
     assert after["f40"]["path"] == f"file://{tmp_path / 'in' / 'f40.wav'}"
+
+
+def test_ctrl_c_through_address_stops_with_one_line_and_resumes(tmp_path, local_ray):
+    """The command in a subprocess, connected to this module's instance with --address
+    (token authentication: RAY_AUTH_MODE=token), interrupted with SIGINT after 6 files."""
+    corpus(tmp_path / "in", 30)
+    env = {**os.environ, "RAY_AUTH_MODE": "token",
+           "PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(
+               os.path.abspath(ray_engine.__file__))), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "hear_mixers.cli", "embed", str(tmp_path / "in"),
+               "--engine", "ray", "--address", ray.get_runtime_context().gcs_address,
+               "--workers", "1", "--batch-size", "2", "--shard-rows", "4",
+               "--progress-interval", "0", "--out", str(tmp_path / "o")]
+    child = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, env=env)
+    for line in child.stderr:
+        if line.startswith("progress: 6/"):
+            break
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 130 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("hear-mixers: interrupted after ")
+    done = rows(tmp_path / "o")
+    assert len(done) >= 6  # the rows in hand were written
+    rerun = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"embedded {30 - len(done)} files" in rerun.stdout
+    assert sorted(rows(tmp_path / "o")) == [f"f{i:02d}" for i in range(30)]  # each once
