@@ -235,3 +235,33 @@ def test_sigterm_saves_the_state_and_stops(data_dir, tmp_path):
     reason = run_loop(t, tmp_path / "run", 10.0, 10.0, 1000, "test")
     assert reason == "SIGTERM" and 0 < t.step < 1000
     assert load_state(tmp_path / "run" / "state.pt")["step"] == t.step
+
+
+@pytest.mark.slow
+def test_a_command_stopped_by_sigterm_and_started_again_ends_as_one_run(data_dir, tmp_path, monkeypatch):
+    """The CLI end to end: a run interrupted at whatever step SIGTERM finds and started
+    again ends with bitwise the weights and optimiser state of an uninterrupted run."""
+    def args(run):
+        return ["--data", str(data_dir), "--run", str(run), "--recipe", "tiny", "--steps", "30",
+                "--eval-every", "10", "--cache", str(tmp_path / "cache"), "--threads", "1"]
+
+    main(args(tmp_path / "straight"))
+    step = Trainer.train_step
+
+    def signalled_step(self):  # SIGTERM arrives during step 13
+        out = step(self)
+        if self.step == 13:
+            signal.raise_signal(signal.SIGTERM)
+        return out
+
+    monkeypatch.setattr(Trainer, "train_step", signalled_step)
+    main(args(tmp_path / "split"))
+    first = load_state(tmp_path / "split" / "state.pt")
+    assert first["runs"][0]["stopped"] == "SIGTERM" and first["step"] == 13
+    monkeypatch.setattr(Trainer, "train_step", step)
+    main(args(tmp_path / "split"))
+    a, b = (load_state(tmp_path / name / "state.pt") for name in ("straight", "split"))
+    assert a["step"] == b["step"] == 30 and [r["last_step"] for r in b["runs"]] == [first["step"], 30]
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    oa, ob = a["optimizer"]["state"], b["optimizer"]["state"]
+    assert all(torch.equal(oa[i][k], ob[i][k]) for i in oa for k in oa[i])
