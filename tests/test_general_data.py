@@ -212,7 +212,11 @@ def test_sound_class_mapping():
     assert effects.sound_class("openarena-data", oa + "player/footsteps/boot3.wav") == "footsteps"
     assert effects.sound_class("openarena-data", oa + "weapons/shotgun/sshotf1b.wav") == "gunfire"
     assert effects.sound_class("openarena-data", oa + "items/quaddamage.wav") is None
+    rc = "/c/usr/share/games/redeclipse/data/sounds/"
+    assert effects.sound_class("redeclipse-data", rc + "ambience/hollowwind.ogg") == "wind"
+    assert effects.sound_class("redeclipse-data", rc + "ambience/distant_cars.ogg") is None
     assert all(label in effects.SOUND_CLASSES for _, _, label in effects.RULES if label)
+    assert set(effects.SOUND_CLASSES) == {label for _, _, label in effects.RULES if label}
 
 
 def test_cut_pads_short_and_splits_long_sounds():

@@ -9,7 +9,7 @@
 #   speech  the speech engines only (~14 MB)
 #   tiny    adds one small source of each kind for the tiny builds (~200 MB)
 #   all     adds fluidsynth, the Fluid and MuseScore soundfonts, klettres-data and desktop
-#           sounds (installed, ~300 MB), and downloads the game packages (~2 GB of .debs)
+#           sounds (installed, ~300 MB), and downloads the game packages (~2.9 GB of .debs)
 #           and unpacks them into $HEAR_MIXERS_CACHE/packages/<package>/ without installing
 #           them (default cache: ~/.cache/hear_mixers); see training/sources_train.py.
 # Idempotent: what is there already is neither installed nor unpacked again.
@@ -29,7 +29,8 @@ elif [ "$mode" = all ]; then
     )
     extract+=(  # game effects, ambiences, music and acted voices
         wesnoth-1.16-data lincity-ng-data hedgewars-data supertux-data supertuxkart-data
-        openarena-data extremetuxracer-data frozen-bubble-data freeciv-data pingus-data xmoto-data
+        openarena-data redeclipse-data extremetuxracer-data frozen-bubble-data freeciv-data
+        pingus-data xmoto-data
     )
 fi
 bash "$(dirname "$0")/apt_install.sh" "${packages[@]}"

@@ -46,7 +46,8 @@ from training.sources_train import (
 )
 
 EFFECT_PACKAGES = ("wesnoth-1.16-data", "lincity-ng-data", "hedgewars-data", "supertux-data",
-                   "supertuxkart-data", "openarena-data", "extremetuxracer-data", "frozen-bubble-data", "freeciv-data", "pingus-data",
+                   "supertuxkart-data", "openarena-data", "redeclipse-data",
+                   "extremetuxracer-data", "frozen-bubble-data", "freeciv-data", "pingus-data",
                    "xmoto-data", "oxygen-sounds", "sound-theme-freedesktop")
 SPLITS = ("train", "valid")
 MIX_TYPES = (("speech", "environment"), ("music", "environment"), ("speech", "music"))

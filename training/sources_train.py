@@ -58,6 +58,7 @@ TRAINING_PACKAGES = {
     "supertux-data": ("extract", "effects, rain and thunder, game music"),
     "supertuxkart-data": ("extract", "engines, birds, rivers, crashes; game music"),
     "openarena-data": ("extract", "footsteps, guns, explosions, machinery (inside .pk3)"),
+    "redeclipse-data": ("extract", "water, wind, forest and insect ambience; footsteps, guns"),
     "extremetuxracer-data": ("extract", "sliding on snow, ice, grass; game music"),
     "frozen-bubble-data": ("extract", "a few effects, game music"),
     "freeciv-data": ("extract", "cannons, explosions, machine guns"),

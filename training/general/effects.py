@@ -9,11 +9,12 @@ It was checked against the audio for 40 files by looking at their spectrograms (
 specgram of the first 6 s) and `sox stat`: birds (Green1, birds1, exotic-birds: chirps at
 2-6 kHz), clock ticks (clock: evenly spaced broadband clicks), rain and rivers (broadband,
 steady), a cow (harmonic low calls with pauses), machinery drones (steady low tones),
+insects (cycadas, nightcrickets: pulse trains at 2 and 4.5 kHz), wind,
 crickets (night: pulse trains at ~5 kHz), farm animals (Farm1: a harmonic call with
 vibrato), crowd babble (MarketFull1, SportsCroud1), fire crackle (campfire, Fire1: broadband
 clicks), hammering (Blacksmith1: periodic broadband strikes), trains (RailTrain1: periodic
 clacks and hum), traffic, industry, wolf growls; files whose spectrogram did not settle
-what they are (ship, morning, Harbor1, FireStation1, Tip1, School1, ResidentialHigh1,
+what they are (ship, morning, distant_cars: crickets, no engine, Harbor1, FireStation1, Tip1, School1, ResidentialHigh1,
 WindMill1) were left unmapped. No file was listened to (no audio output here).
 
 Clips: files are read with `hear_mixers.audio_io.read_audio` (mono, 16 kHz), trimmed of
@@ -39,7 +40,7 @@ SOUND_CLASSES = (
     "rain and thunder", "birds", "animal", "human vocalisation", "creature vocalisation",
     "crowd", "footsteps", "vehicle and engine", "machinery and tools", "impact", "breaking",
     "bell", "horn and fanfare", "interface sound", "synthetic effect", "door and latch",
-    "clock tick", "sliding", "telephone",
+    "clock tick", "sliding", "telephone", "wind",
 )
 
 # (package, regex on the lower-cased path, class); the first match decides, None: not used.
@@ -47,6 +48,7 @@ _W = r"wesnoth/1\.16/"
 _L = r"lincity-ng/sounds/"
 _H = r"hedgewars/data/sounds/"
 _S = r"supertux2/sounds/"
+_R = r"redeclipse/data/sounds/"
 RULES: list[tuple[str, str, str | None]] = [
     # wesnoth: ambience, weapons, creatures, horn signals, interface
     ("wesnoth-1.16-data", _W + r".*ambient/(birds\d)\.", "birds"),
@@ -160,6 +162,25 @@ RULES: list[tuple[str, str, str | None]] = [
     ("openarena-data", r"pak0\.pk3\.d/sound/world/(jumppad|portal0\d|telein|teleout)\.",
      "synthetic effect"),
     ("openarena-data", r"pak0\.pk3\.d/sound/misc/menu\d\.", "interface sound"),
+    # redeclipse: ambience loops, footsteps, weapons
+    ("redeclipse-data", _R + r"ambience/(creek|river|water|waterfall\w*|cavedrip)\.", "water"),
+    ("redeclipse-data", _R + r"ambience/forest\d\.", "birds"),
+    ("redeclipse-data", _R + r"ambience/(cycadas|nightcrickets)\.", "animal"),  # insects
+    ("redeclipse-data", _R + r"ambience/(wind|blowwind|hollowwind|wastewind|alienwind"
+     r"|dizzywind)\.", "wind"),
+    ("redeclipse-data", _R + r"(ambience/fire|sfx/burnfire|sfx/burning)\.", "fire"),
+    ("redeclipse-data", _R + r"ambience/(machine\d|pneumatic)\.", "machinery and tools"),
+    ("redeclipse-data", _R + r"ambience/door\.", "door and latch"),
+    ("redeclipse-data", _R + r"ambience/(jumppad\d?|teleport)\.", "synthetic effect"),
+    ("redeclipse-data", _R + r"player/(concstep|footstep)\d?\.", "footsteps"),
+    ("redeclipse-data", _R + r"player/(death|pain)\d?\.", "human vocalisation"),
+    ("redeclipse-data", _R + r"(player/swimstep|sfx/splashin|sfx/splashout|sfx/splosh)\d?\.",
+     "water"),
+    ("redeclipse-data", _R + r"weapons/(pistol|smg|rifle|shotgun)/primary\d?\.", "gunfire"),
+    ("redeclipse-data", _R + r"weapons/mine/explode\d?\.", "explosion"),
+    ("redeclipse-data", _R + r"weapons/flamer/primary\.", "fire"),
+    ("redeclipse-data", _R + r"weapons/sword/(primary|secondary)\.", "blade and swing"),
+    ("redeclipse-data", _R + r"weapons/(plasma|zapper)/primary\d?\.", "synthetic effect"),
     # extremetuxracer, frozen-bubble, freeciv, pingus
     ("extremetuxracer-data", r"etr/sounds/[a-z]+_slide\.", "sliding"),
     ("extremetuxracer-data", r"etr/sounds/tree_hit\.", "impact"),
@@ -191,6 +212,7 @@ MUSIC_RULES: list[tuple[str, str]] = [
     ("hedgewars-data", r"hedgewars/data/music/"),
     ("supertux-data", r"supertux2/music/"),
     ("supertuxkart-data", r"supertuxkart/data/music/"),
+    ("redeclipse-data", r"redeclipse/data/sounds/music/"),
     ("extremetuxracer-data", r"etr/music/"),
     ("xmoto-data", r"xmoto/textures/musics/"),
     ("frozen-bubble-data", r"frozen-bubble/snd/[a-z0-9-]*zik"),
