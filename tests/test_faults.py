@@ -237,6 +237,11 @@ def test_blocks_are_the_whole_file_resampled(tmp_path):
     assert len(blocks) > 30 and reader.rate == 44100 and reader.channels == 2
     np.testing.assert_array_equal(np.concatenate(blocks), _whole(tmp_path / "x.wav"))
     assert reader.output_samples() == sum(map(len, blocks))
+    for rate, frames in [(32000, 1001), (32000, 123457), (11025, 44099), (48000, 7)]:
+        # the expected length (frames to allocate for a long file) is soxr's, halves included
+        sf.write(tmp_path / "y.wav", np.zeros(frames), rate)
+        reader = AudioReader(tmp_path / "y.wav", SR)
+        assert reader.output_samples() == len(reader.read()), (rate, frames)
 
 
 def _peak_rss_mb(args) -> tuple:
