@@ -248,6 +248,10 @@ def _check_audio(audio, model) -> torch.Tensor:
             f"audio must be floating point in [-1, 1], got {audio.dtype} "
             "(for 16-bit PCM use audio.float() / 32768)"
         )
+    if audio.shape[0] == 0:
+        raise ValueError("audio batch is empty (shape (0, N))")
+    if audio.shape[1] == 0:
+        raise ValueError("audio has zero length (shape (B, 0)): nothing to embed")
     frames, channels = audio.shape
     if channels <= 8 and frames >= 1000 * channels:
         # soundfile's (frames, channels) layout taken for (batch, samples): no real batch is
@@ -258,10 +262,6 @@ def _check_audio(audio, model) -> torch.Tensor:
             "reads it, not (batch, samples): transpose it (audio.T) for one clip per channel, "
             "or downmix it to one clip with audio.mean(dim=1)[None]"
         )
-    if audio.shape[0] == 0:
-        raise ValueError("audio batch is empty (shape (0, N))")
-    if audio.shape[1] == 0:
-        raise ValueError("audio has zero length (shape (B, 0)): nothing to embed")
     param = next(model.encoder.parameters())
     audio = audio.to(device=param.device, dtype=param.dtype)
     # one pass and one host sync: aminmax propagates NaN, and Inf shows in lo or hi
