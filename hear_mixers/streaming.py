@@ -23,7 +23,8 @@ import torch
 from hear_mixers.api import get_timestamp_embeddings
 from hear_mixers.pooling import scene_embedding
 
-PIECE_WINDOWS = 256  # grid windows per piece (KW-MLP: 169 s of audio, ~11 MB at 16 kHz)
+PIECE_WINDOWS = 64  # grid windows per piece (KW-MLP: 42 s of audio); at 256, one 1-hour
+# file's peak RSS was ~35 MB higher, at the same speed
 
 
 class FrameStream:
