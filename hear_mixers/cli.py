@@ -17,7 +17,7 @@ the suffix: `in/a/x.wav` -> `a/x`. With --format npy (the default of the local e
     --timestamps       DIR/a/x.npy             (T, timestamp_embedding_size)
                        DIR/a/x.timestamps.npy  (T,) frame centres in milliseconds
 With --format parquet (the only format of --engine ray), Parquet shards DIR/part-*.parquet of
-one row per file (hear_mixers.outputs describes the columns). DIR/hear_mixers.json records
+one row per file (hear_mixers.outputs describes the columns). DIR/_hear_mixers.json records
 the configuration that wrote the folder; a run with another one is refused unless
 --overwrite. Outputs are written under a temporary name and renamed, so an output that exists
 is complete; files whose outputs exist are skipped (--overwrite redoes them), so a stopped
@@ -143,6 +143,10 @@ def _suffixes(text: str) -> tuple:
 
 def embed_files(args) -> int:
     args.format = args.format or ("parquet" if args.engine == "ray" else "npy")
+    if args.engine == "local" and (args.address or args.workers):
+        raise UsageError("--address and --workers go with --engine ray")
+    if args.format == "npy" and args.shard_rows:
+        raise UsageError("--shard-rows goes with --format parquet")
     if args.engine == "ray":
         if args.format != "parquet":
             raise UsageError("--engine ray writes Parquet shards: drop --format npy")

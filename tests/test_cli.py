@@ -392,3 +392,14 @@ def test_threads_sets_torch_threads(tmp_path, capsys, monkeypatch):
     assert status == 0
     assert run(capsys, "embed", tmp_path / "x.wav", "--out", tmp_path / "o2")[0] == 0
     assert calls == [3, len(os.sched_getaffinity(0))]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--address", "127.0.0.1:6379"], "--address and --workers go with --engine ray"),
+    (["--workers", "2"], "--address and --workers go with --engine ray"),
+    (["--shard-rows", "10"], "--shard-rows goes with --format parquet"),
+])
+def test_options_of_another_engine_or_format_are_refused(tmp_path, capsys, extra, message):
+    sf.write(tmp_path / "a.wav", np.zeros(16000, np.float32), 16000)
+    status, _, err = run(capsys, "embed", tmp_path / "a.wav", "--out", tmp_path / "o", *extra)
+    assert status == 2 and message in err
