@@ -19,6 +19,7 @@ the folds by clips.
 import re
 import subprocess
 import xml.etree.ElementTree as ET
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,9 +146,7 @@ def build(out_dir: Path, size: str, seed: int, sample_rates: list[int]) -> Path:
     audio = [load_hit(h, CLIP_S - MAX_OFFSET_S) for h in hits]
     hits, audio = zip(*[(h, a) for h, a in zip(hits, audio) if a is not None])
 
-    weights: dict[str, int] = {}
-    for h in hits:
-        weights[h.group] = weights.get(h.group, 0) + 1
+    weights = Counter(h.group for h in hits)  # group -> clips
     fold_of = common.fold_groups(weights, FOLDS, common.rng(seed, "drums", "folds"))
     info = common.TaskInfo(
         name="drums", embedding_type="scene", prediction_type="multiclass",

@@ -15,6 +15,7 @@ Counts: full 600 / 150 / 150, tiny 16 / 8 / 8 (from the first 2 files of each gr
 class).
 """
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +48,7 @@ def ms(samples: int) -> float:
 def split_hits(hits: list[drums.Hit], seed: int) -> dict[str, str]:
     """Kit group -> split, by files (kits differ a lot in size), every split with every
     class."""
-    weights: dict[str, int] = {}
-    for h in hits:
-        weights[h.group] = weights.get(h.group, 0) + 1
+    weights = Counter(h.group for h in hits)  # group -> clips
 
     def every_class(split_of: dict[str, str]) -> bool:
         covered = {(split_of[h.group], h.label) for h in hits}

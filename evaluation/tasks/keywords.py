@@ -23,6 +23,7 @@ slt; full = the 11 test variants x 10 settings + 10 each for flite slt and festi
 
 import os
 import shutil
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -78,9 +79,7 @@ def build(out_dir: Path, size: str, seed: int, sample_rates: list[int]) -> Path:
                            "tools/install_training_deps.sh speech")
     presets, notes = corpus.build_presets(SIZES[size], seed)
     presets = [p for p in presets if p.split == "test"]  # voices never heard in training
-    weights: dict[str, int] = {}
-    for p in presets:
-        weights[speaker(p)] = weights.get(speaker(p), 0) + 1
+    weights = Counter(speaker(p) for p in presets)  # group -> clips
     split_of = common.split_groups(weights, common.rng(seed, "keywords", "split"))
     words = []  # per preset: the targets and a few other words (-> _unknown_)
     for k in range(len(presets)):

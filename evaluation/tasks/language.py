@@ -22,6 +22,7 @@ tiny = TINY_PER_LANGUAGE.
 
 import hashlib
 import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -95,9 +96,7 @@ def build(out_dir: Path, size: str, seed: int, sample_rates: list[int]) -> Path:
         files = found[language]
         picks = sorted(r.choice(len(files), min(per_language, len(files)), replace=False))
         chosen += [(language, files[i], word_of(files[i], names)) for i in picks]
-    weights: dict[str, int] = {}
-    for _, _, word in chosen:
-        weights[word] = weights.get(word, 0) + 1
+    weights = Counter(word for _, _, word in chosen)  # group -> clips
     fold_of = common.fold_groups(weights, FOLDS, common.rng(seed, "language", "folds"))
 
     info = common.TaskInfo(
