@@ -245,10 +245,12 @@ def test_blocks_are_the_whole_file_resampled(tmp_path):
 
 
 def _peak_rss_mb(args) -> tuple:
-    """hear-mixers ARGS in a child process -> (peak RSS in MB, stderr)."""
-    code = ("import resource, sys; from hear_mixers import cli; status = cli.main(sys.argv[1:]); "
-            "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
-            "sys.exit(status)")
+    """hear-mixers ARGS in a child process -> (peak RSS in MB, stderr). The peak is the child's
+    VmHWM: ru_maxrss would also count the forked copy of this (large) pytest process, which
+    Linux carries across exec."""
+    code = ("import re, sys; from hear_mixers import cli; status = cli.main(sys.argv[1:]); "
+            "hwm = re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1); "
+            "print('PEAK', hwm, file=sys.stderr); sys.exit(status)")
     done = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
                           text=True, env=_env())
     assert done.returncode == 0, done.stderr[-3000:]
