@@ -468,6 +468,7 @@ def build_tiny_event_task(out_dir: Path, size: str, seed: int, rates: list[int])
     return task
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(needs["heareval"] or needs["hear_compat"], reason="needs heareval and hear_compat")
 def test_end_to_end_on_a_tiny_event_task(tmp_path, checkpoint):
     config = parse_config({

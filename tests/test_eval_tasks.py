@@ -72,6 +72,7 @@ def load(folder: Path) -> tuple[dict, list[str], dict[str, dict], dict]:
     return meta, vocab, splits, json.loads((folder / "sources.json").read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_format(name, built):
     if not HAVE[name]:
@@ -114,6 +115,7 @@ def test_format(name, built):
                 assert info.frames == round(duration * rate)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_same_seed_same_task(name, built):
     if not HAVE[name]:
@@ -137,6 +139,7 @@ def _corpus_split(voice: str) -> str:
     return table[name][0]
 
 
+@pytest.mark.slow  # builds every task twice (the `built` fixture)
 @needs("keywords")
 def test_keywords_voices_held_out_and_split_by_speaker(built):
     meta, vocab, splits, sources = load(built["keywords"][0])
@@ -158,6 +161,7 @@ def test_keywords_voices_held_out_and_split_by_speaker(built):
     assert slt and slt <= {"flite:slt", "festival:cmu_us_slt_arctic_hts"}
 
 
+@pytest.mark.slow  # builds every task twice (the `built` fixture)
 @needs("drums")
 def test_drums_kits_never_span_folds(built):
     meta, vocab, splits, sources = load(built["drums"][0])
@@ -172,6 +176,7 @@ def test_drums_kits_never_span_folds(built):
     assert all(len(f) == 1 for f in fold_of_group.values())  # kits of one author together
 
 
+@pytest.mark.slow  # builds every task twice (the `built` fixture)
 @needs("events")
 def test_events_kit_groups_disjoint_across_splits(built):
     meta, vocab, splits, sources = load(built["events"][0])
@@ -183,6 +188,7 @@ def test_events_kit_groups_disjoint_across_splits(built):
         assert {e["label"] for events in labels.values() for e in events} == set(vocab)
 
 
+@pytest.mark.slow  # builds every task twice (the `built` fixture)
 @needs("pitch")
 def test_pitch_labels_and_program_split(built):
     meta, vocab, splits, sources = load(built["pitch"][0])
@@ -197,6 +203,7 @@ def test_pitch_labels_and_program_split(built):
         assert splits[src["split"]][file] == [str(src["pitch"])]
 
 
+@pytest.mark.slow  # builds every task twice (the `built` fixture)
 @needs("pitch")
 def test_pitch_renders_the_labelled_pitch(built):
     """The strongest spectral peak of a flute note (few strong overtones) is its pitch or an
@@ -218,6 +225,7 @@ def test_pitch_renders_the_labelled_pitch(built):
     assert checked >= 4
 
 
+@pytest.mark.slow  # builds every task twice (the `built` fixture)
 @needs("instrument")
 def test_instrument_families_split_by_program(built):
     meta, vocab, splits, sources = load(built["instrument"][0])
@@ -234,6 +242,7 @@ def test_instrument_families_split_by_program(built):
         assert {x[0] for x in labels.values()} == set(vocab), split
 
 
+@pytest.mark.slow  # builds every task twice (the `built` fixture)
 @needs("language")
 def test_language_folds_by_word_and_recording(built):
     meta, vocab, splits, sources = load(built["language"][0])
@@ -257,6 +266,7 @@ def test_language_band_limited():
     assert spectrum[4200:].sum() < 1e-3 * spectrum.sum() and out.shape == noise_.shape
 
 
+@pytest.mark.slow  # builds every task twice (the `built` fixture)
 @needs("esc")
 def test_esc_folds_by_recording_session(built):
     meta, vocab, splits, sources = load(built["esc"][0])
@@ -292,6 +302,7 @@ def test_esc_map():
     assert esc.group_of("0ad:actor/fauna/animal/horse_attack1.ogg") == "0ad:actor/fauna/animal/horse_attack"
 
 
+@pytest.mark.slow  # builds every task twice (the `built` fixture)
 @needs("speaker_count")
 def test_speaker_count_held_out_voices_and_word_split(built):
     meta, vocab, splits, sources = load(built["speaker_count"][0])

@@ -185,6 +185,7 @@ def test_pieces_give_the_frames_of_the_whole_clip(shipped, windows):
         np.testing.assert_allclose(scene, want, atol=1e-6, rtol=0)
 
 
+@pytest.mark.slow
 def test_a_long_file_is_streamed_with_the_embeddings_of_the_whole_file(tmp_path, capsys,
                                                                        shipped, monkeypatch):
     """40 s of 44.1 kHz stereo, streamed (LONG_SECONDS lowered) in pieces of 5 windows: the

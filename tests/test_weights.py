@@ -37,6 +37,7 @@ def test_model_card_figures_are_the_evaluation_of_this_file():
     assert markdown(result) in (weights_dir() / "README.md").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 def test_recognises_words_from_held_out_voices():
     from hear_mixers.checkpoint import load_checkpoint
