@@ -2,7 +2,7 @@
 hearbaseline.naive on the same inputs as the reference.
 
     python -m benchmarks.run [--device cpu|cuda] [--models kwmlp_d4 kwmlp_d12 asmrh]
-                             [--modes timestamp scene both] [--cases 256x1s 16x10s]
+                             [--modes timestamp scene both one-pass] [--cases 256x1s 16x10s]
                              [--out DIR] [--quick] [--repeats N] [--precision fp32|tf32|bf16|fp16]
                              [--chunk-batch-size N]
 
@@ -43,8 +43,10 @@ CASES = {"256x1s": (256, 1.0), "16x10s": (16, 10.0), "1x20min": (1, 1200.0)}  # 
 GPU_CASES = {**CASES, "4096x1s": (4096, 1.0)}
 QUICK_CASES = {"4x1s": (4, 1.0), "1x5s": (1, 5.0)}  # --quick: in-process, 1 timed call
 # "both": a timestamp call then a scene call on the same audio (frames for events and one
-# vector per clip, as a user who wants both pays today)
-MODES = ("timestamp", "scene", "both")
+# vector per clip); "one-pass": the same two outputs from get_timestamp_and_scene_embeddings.
+# naive has no one-pass function: its "both" row is the reference for our "one-pass" rows.
+MODES = ("timestamp", "scene", "both", "one-pass")
+NAIVE_REFERENCE = {"one-pass": "both"}  # our mode -> naive's mode it is compared with
 SEED = 0
 
 
@@ -136,6 +138,8 @@ def worker(job: dict) -> dict:
         def fn(audio, model):
             module.get_timestamp_embeddings(audio, model)
             return module.get_scene_embeddings(audio, model)
+    elif job["mode"] == "one-pass":
+        fn = module.get_timestamp_and_scene_embeddings
     else:
         fn = getattr(module, f"get_{job['mode']}_embeddings")
     sync = torch.cuda.synchronize if device.startswith("cuda") else lambda: None
@@ -154,7 +158,7 @@ def worker(job: dict) -> dict:
         out = fn(audio, model)
         sync()
         times.append(time.perf_counter() - t)
-    out = out[0] if isinstance(out, tuple) else out
+    out = out[-1] if job["mode"] == "one-pass" else out[0] if isinstance(out, tuple) else out
     return {
         **job,
         "sample_rate": model.sample_rate,
@@ -247,7 +251,7 @@ def table(results: list, peaks: dict) -> str:
             rows.append(f"| {r['model']} | {r['case']} | {r['mode']} | error: {r['error']} |||||||")
             continue
         xrt = r["audio_seconds"] / r["median_s"]
-        ref = naive.get((r["case"], r["mode"]))
+        ref = naive.get((r["case"], NAIVE_REFERENCE.get(r["mode"], r["mode"])))
         ref_xrt = ref["audio_seconds"] / ref["median_s"] if ref else None
         gflops = r["flops_per_call"] / r["median_s"] / 1e9
         peak = peaks.get(r["precision"])
@@ -267,7 +271,8 @@ def main(argv=None) -> None:
     ap.add_argument("--models", nargs="+", default=["kwmlp_d4", "kwmlp_d12", "asmrh"],
                     choices=[m for m in MODELS if m != "naive"])
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES,
-                    help="timestamp, scene, both (the two calls in turn on the same audio)")
+                    help="timestamp, scene, both (the two calls in turn on the same audio), "
+                         "one-pass (both outputs from one call; naive: compared with its both)")
     ap.add_argument("--cases", nargs="+", default=None,
                     help=f"a subset of the cases ({', '.join(GPU_CASES)}; --quick: "
                          f"{', '.join(QUICK_CASES)})")
@@ -321,7 +326,10 @@ def main(argv=None) -> None:
     results = []
     for name in models + ["naive"]:
         for case, (batch, seconds) in cases.items():
-            for mode in args.modes:
+            modes = args.modes
+            if name == "naive":  # naive has no one-pass call: its reference mode instead
+                modes = list(dict.fromkeys(NAIVE_REFERENCE.get(m, m) for m in modes))
+            for mode in modes:
                 job = {"model": name, "case": case, "batch": batch, "seconds": seconds,
                        "mode": mode, "device": args.device, "repeats": repeats,
                        "threads": args.threads, "chunk_batch_size": args.chunk_batch_size,
@@ -349,7 +357,8 @@ def main(argv=None) -> None:
         f"peak for % of peak: {peak_label}" + (f" = {peak / 1e9:.0f} GFLOP/s." if peak else "."),
         "Cases: " + ", ".join(f"{c} = {b} clip(s) of {s:g} s" for c, (b, s) in cases.items())
         + "; naive runs on audio of the same durations at its own 44.1 kHz.",
-        "ours / naive: throughput ratio (above 1: faster than naive). FLOP/s: analytic FLOPs "
+        "ours / naive: throughput ratio (above 1: faster than naive; a one-pass row is "
+        "compared with naive's both). FLOP/s: analytic FLOPs "
         "(benchmarks/flops.py) of the windows or frames processed, over the median time.",
         "",
         table(results, peaks),

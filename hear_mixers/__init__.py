@@ -5,11 +5,13 @@ module `hear_mixers.<name>` of the registry `hear_mixers.variants` (`hear-mixers
 lists them).
 """
 
-from hear_mixers.api import Embedder, get_scene_embeddings, get_timestamp_embeddings
+from hear_mixers.api import (Embedder, get_scene_embeddings, get_timestamp_and_scene_embeddings,
+                             get_timestamp_embeddings)
 from hear_mixers.variants import DEFAULT, VARIANTS, install_modules, make_loader
 
 install_modules()  # the import hook that builds hear_mixers.<variant> from the registry
 load_model = make_loader(VARIANTS[DEFAULT], __name__)
 
 __version__ = "0.1.0"
-__all__ = ["Embedder", "load_model", "get_timestamp_embeddings", "get_scene_embeddings"]
+__all__ = ["Embedder", "load_model", "get_timestamp_embeddings", "get_scene_embeddings",
+           "get_timestamp_and_scene_embeddings"]

@@ -200,6 +200,18 @@ def get_scene_embeddings(audio: torch.Tensor, model: Embedder) -> torch.Tensor:
         return scene_embedding(embeddings, model.scene_pooling)
 
 
+def get_timestamp_and_scene_embeddings(
+    audio: torch.Tensor, model: Embedder
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Both outputs from one encoder pass, for callers that want frames and a clip vector
+    of the same audio: (B, T, D) embeddings, (B, T) timestamps in ms, (B, scene size).
+    The same numbers as `get_timestamp_embeddings` and `get_scene_embeddings` called in
+    turn (not part of the HEAR API), at about the cost of the first alone."""
+    embeddings, timestamps = get_timestamp_embeddings(audio, model)
+    with torch.no_grad():
+        return embeddings, timestamps, scene_embedding(embeddings, model.scene_pooling)
+
+
 def _is_int(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 

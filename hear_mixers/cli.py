@@ -82,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="one scene embedding per file (default)")
     mode.add_argument("--timestamps", dest="mode", action="store_const", const="timestamps",
                       help="timestamp embeddings and their times (ms) per file")
+    mode.add_argument("--both", dest="mode", action="store_const", const="both",
+                      help="the scene embedding and the timestamp embeddings with their "
+                           "times per file, from one pass of the model")
     embed.set_defaults(mode="scene", run=embed_files)
     embed.add_argument("--format", choices=["npy", "parquet"], default=None,
                        help="npy (one file per input; local default) or parquet shards")
@@ -298,8 +301,7 @@ def _embed_batch(batch, module: ModuleType, model, output, mode: str, progress) 
             progress.advance(len(group))
             continue
         for i, (path, name, reader, _) in enumerate(group):
-            row = _row(path, name, reader, arrays[0][i], arrays[1][i] if len(arrays) > 1 else None)
-            output.write(row)
+            output.write(_row(path, name, reader, {k: v[i] for k, v in arrays.items()}))
             progress.advance()
     return failed
 
@@ -315,23 +317,30 @@ def _embed_long(path, name, model, output, mode: str, progress) -> list:
         progress.advance()
         return [(path, str(e) if isinstance(e, ValueError) else
                  f"embedding failed: {first_line(e)}")]
-    output.write(_row(path, name, reader, result["embedding"], result.get("timestamps")))
+    output.write(_row(path, name, reader, result))
     progress.advance()
     return []
 
 
-def _row(path, name, reader, embedding, timestamps) -> dict:
+def _row(path, name, reader, arrays: dict) -> dict:
+    """An output row: the file's facts and its arrays (see `_embed`)."""
     return {"name": name, "path": path, "duration_s": reader.duration,
-            "sample_rate": reader.rate, "embedding": embedding, "timestamps": timestamps}
+            "sample_rate": reader.rate, "timestamps": None, "frames": None, **arrays}
 
 
-def _embed(audio: torch.Tensor, module: ModuleType, model, mode: str) -> list[np.ndarray]:
-    """(B, N) audio -> [scene (B, D)] or [embeddings (B, T, D), timestamps (B, T)], float32."""
+def _embed(audio: torch.Tensor, module: ModuleType, model, mode: str) -> dict:
+    """(B, N) audio -> float32 arrays by mode: scene {"embedding": (B, D)}; timestamps
+    {"embedding": (B, T, D), "timestamps": (B, T)}; both {"embedding": (B, D), "frames":
+    (B, T, D), "timestamps": (B, T)}, from one pass of the model."""
     if mode == "scene":
-        results = [module.get_scene_embeddings(audio, model)]
+        results = {"embedding": module.get_scene_embeddings(audio, model)}
+    elif mode == "timestamps":
+        results = dict(zip(("embedding", "timestamps"),
+                           module.get_timestamp_embeddings(audio, model)))
     else:
-        results = list(module.get_timestamp_embeddings(audio, model))
-    return [r.detach().cpu().float().numpy() for r in results]
+        results = dict(zip(("frames", "timestamps", "embedding"),
+                           module.get_timestamp_and_scene_embeddings(audio, model)))
+    return {k: r.detach().cpu().float().numpy() for k, r in results.items()}
 
 
 class Progress:

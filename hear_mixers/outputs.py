@@ -11,7 +11,8 @@ Parquet: shards `part-<run>-<n>.parquet`, each written under a temporary name (h
 a file is done when its output name is in a shard. One row per input file: name (output
 name), path, duration_s and sample_rate (of the file as read), model, weights_sha256,
 depths, and embedding (scene: list<float32>; timestamps: list<list<float32>>, frames x
-size) plus timestamps (list<float32>, ms) in timestamp mode.
+size) plus timestamps (list<float32>, ms) in timestamp mode; in "both" mode embedding is the
+scene vector, frames the list<list<float32>> of timestamp embeddings, and timestamps.
 pyarrow is imported only when Parquet is used.
 """
 
@@ -43,7 +44,9 @@ def run_config(model_name: str, model, weights_sha256: str, mode: str, fmt: str)
         "scene_pooling": model.scene_pooling, "seam_context": model.seam_context,
         "precision": model.precision, "sample_rate": model.sample_rate, "mode": mode,
         "format": fmt, "version": __version__,
-        "size": model.scene_embedding_size if mode == "scene" else model.timestamp_embedding_size,
+        # the size of the arrays in name.npy / the embedding column
+        "size": model.timestamp_embedding_size if mode == "timestamps"
+        else model.scene_embedding_size,
     }
 
 
@@ -76,21 +79,24 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(partial, path)
 
 
-# ---- .npy: one file (two in timestamp mode) per input --------------------------------------
+# ---- .npy: one file (two in timestamp mode, three in both) per input ----------------------
+
+# the row keys of each mode, in the order of NpyOutput.paths; "" is name.npy
+NPY_FILES = {"scene": {"embedding": ""}, "timestamps": {"embedding": "", "timestamps": ".timestamps"},
+             "both": {"embedding": "", "frames": ".frames", "timestamps": ".timestamps"}}
 
 
 class NpyOutput:
-    """name -> DIR/name.npy (and DIR/name.timestamps.npy in timestamp mode)."""
+    """name -> DIR/name.npy (scene vector, or frames in timestamp mode), and per mode
+    DIR/name.frames.npy and DIR/name.timestamps.npy (see NPY_FILES)."""
 
     def __init__(self, folder: Path, mode: str, size: int):
         self.folder, self.mode, self.size = Path(folder), mode, size
 
     def paths(self, name) -> list[Path]:
         base = self.folder / name
-        paths = [base.with_name(base.name + ".npy")]
-        if self.mode == "timestamps":
-            paths.append(base.with_name(base.name + ".timestamps.npy"))
-        return paths
+        return [base.with_name(base.name + suffix + ".npy")
+                for suffix in NPY_FILES[self.mode].values()]
 
     def status(self, name) -> str:
         """'done' when this mode's outputs exist with this size, 'missing' when some do not
@@ -101,16 +107,15 @@ class NpyOutput:
                 shape = np.load(outputs[0], mmap_mode="r").shape
             except (ValueError, OSError) as e:
                 return f"{outputs[0]} exists but is not a .npy array ({e}); use --overwrite"
-            ndim = 1 if self.mode == "scene" else 2
+            ndim = 2 if self.mode == "timestamps" else 1
             if len(shape) != ndim or shape[-1] != self.size:
                 return (f"{outputs[0]} exists with shape {shape}, not that of {self.mode} "
                         f"embeddings of size {self.size}; use another --out or --overwrite")
         return "done" if all(p.is_file() for p in outputs) else "missing"
 
     def write(self, row: dict) -> None:
-        arrays = [row["embedding"]] + ([row["timestamps"]] if self.mode == "timestamps" else [])
-        for target, array in zip(self.paths(row["name"]), arrays):
-            save_npy_atomic(target, array)
+        for target, key in zip(self.paths(row["name"]), NPY_FILES[self.mode]):
+            save_npy_atomic(target, row[key])
 
     def close(self) -> None:
         pass
@@ -201,13 +206,20 @@ def rows_to_table(rows: list, mode: str, config: dict):
         "depths": pa.array([config["depths"]] * n, pa.list_(pa.int32())),
     }
     embeddings = [np.asarray(r["embedding"], np.float32) for r in rows]
-    if mode == "scene":  # each (D,)
+    if mode == "timestamps":  # each (T, D): frames, each a list of D values
+        columns["embedding"] = _frame_lists(embeddings)
+    else:  # scene and both: each (D,)
         columns["embedding"] = _lists(embeddings)
-    else:  # each (T, D): frames, each a list of D values
-        frames = _lists([e.reshape(-1) for e in embeddings], sizes=[e.shape[1] for e in embeddings])
-        columns["embedding"] = frames
+    if mode == "both":
+        columns["frames"] = _frame_lists([np.asarray(r["frames"], np.float32) for r in rows])
+    if mode != "scene":
         columns["timestamps"] = _lists([np.asarray(r["timestamps"], np.float32) for r in rows])
     return pa.table(columns)
+
+
+def _frame_lists(arrays: list):
+    """(T, D) arrays -> list<list<float32>>, T lists of D values per row."""
+    return _lists([a.reshape(-1) for a in arrays], sizes=[a.shape[1] for a in arrays])
 
 
 def _lists(arrays: list, sizes=None):

@@ -241,7 +241,8 @@ class _Embed:
                 for i in range(n)]
         groups = {}
         for i, row in enumerate(rows):
-            row["embedding"], row["timestamps"] = np.zeros(0, np.float32), np.zeros(0, np.float32)
+            for key in ("embedding", "timestamps", "frames"):  # empty: not in this mode
+                row[key] = np.zeros(0, np.float32)
             if row["error"]:
                 continue
             if batch["long"][i]:  # streamed here, in pieces
@@ -249,8 +250,7 @@ class _Embed:
                     reader = AudioReader(_open(str(row["path"])), self.model.sample_rate)
                     result = embed_blocks(reader.blocks(), self.model, self.mode,
                                           reader.output_samples())
-                    row["embedding"] = result["embedding"]
-                    row["timestamps"] = result.get("timestamps", row["timestamps"])
+                    row.update(result)
                 except (ValueError, RuntimeError) as e:
                     row["error"] = f"embedding failed: {first_line(e)}"
                 continue
@@ -264,9 +264,7 @@ class _Embed:
                     rows[i]["error"] = f"embedding failed: {first_line(e)}"
                 continue
             for j, i in enumerate(indices):
-                rows[i]["embedding"] = arrays[0][j]
-                if len(arrays) > 1:
-                    rows[i]["timestamps"] = arrays[1][j]
+                rows[i].update({key: array[j] for key, array in arrays.items()})
         self.calls += 1
         _maybe_die(KILL_ACTOR_ENV, self.calls)
         return {key: _column([row[key] for row in rows]) for key in rows[0]}
@@ -310,11 +308,12 @@ def _write(batch: dict, output, progress) -> list:
         if batch["error"][i]:
             failed.append((batch["path"][i], batch["error"][i]))
         else:
-            timestamps = batch["timestamps"][i] if len(batch["timestamps"][i]) else None
+            timestamps, frames = (batch[k][i] if len(batch[k][i]) else None
+                                  for k in ("timestamps", "frames"))
             embedding = np.asarray(batch["embedding"][i], np.float32)
             output.write({"name": str(batch["name"][i]), "path": str(batch["path"][i]),
                           "duration_s": float(batch["duration_s"][i]),
                           "sample_rate": int(batch["sample_rate"][i]),
-                          "embedding": embedding, "timestamps": timestamps})
+                          "embedding": embedding, "timestamps": timestamps, "frames": frames})
         progress.advance()
     return failed

@@ -99,15 +99,20 @@ class FrameStream:
 
 def embed_blocks(blocks: Iterable[np.ndarray], model, mode: str, expected_samples: int = 0,
                  windows: Optional[int] = None, on_piece=None) -> dict:
-    """Blocks of one clip -> {"embedding": (scene_embedding_size,)} for mode "scene", or
-    {"embedding": (T, D), "timestamps": (T,) ms} for mode "timestamps"; float32 numpy."""
+    """Blocks of one clip -> float32 numpy arrays, as cli._embed gives for one clip: mode
+    "scene" {"embedding": (scene_embedding_size,)}; "timestamps" {"embedding": (T, D),
+    "timestamps": (T,) ms}; "both" {"embedding": (scene size,), "frames": (T, D),
+    "timestamps": (T,)}."""
     stream = FrameStream(model, windows, expected_samples, on_piece)
     for block in blocks:
         stream.add(block)
     frames = stream.finish()  # (T, D)
-    if mode == "scene":
+    result = {}
+    if mode in ("scene", "both"):
         with torch.no_grad():
             scene = scene_embedding(torch.from_numpy(frames)[None], model.scene_pooling)
-        return {"embedding": scene[0].numpy()}
-    timestamps = model.timestamps(stream.samples, torch.device("cpu")).numpy()  # (T,)
-    return {"embedding": frames, "timestamps": timestamps}
+        result["embedding"] = scene[0].numpy()
+    if mode in ("timestamps", "both"):
+        result["frames" if mode == "both" else "embedding"] = frames
+        result["timestamps"] = model.timestamps(stream.samples, torch.device("cpu")).numpy()
+    return result

@@ -86,8 +86,10 @@ def fill_module(module: ModuleType, variant: Variant) -> None:
     module.load_model = make_loader(variant, module.__name__)
     module.get_timestamp_embeddings = api.get_timestamp_embeddings
     module.get_scene_embeddings = api.get_scene_embeddings
+    module.get_timestamp_and_scene_embeddings = api.get_timestamp_and_scene_embeddings
     module.VARIANT = variant
-    module.__all__ = ["load_model", "get_timestamp_embeddings", "get_scene_embeddings"]
+    module.__all__ = ["load_model", "get_timestamp_embeddings", "get_scene_embeddings",
+                      "get_timestamp_and_scene_embeddings"]
 
 
 class _VariantModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import hear_mixers
-from hear_mixers import get_scene_embeddings, get_timestamp_embeddings, load_model
+from hear_mixers import (get_scene_embeddings, get_timestamp_and_scene_embeddings,
+                         get_timestamp_embeddings, load_model)
 from hear_mixers.api import Embedder
 from hear_mixers.pooling import POOLINGS
 from hear_mixers.variants import modules, variant_of
@@ -148,6 +149,18 @@ def test_every_variant_module_has_the_hear_api(checkpoint, module_name):
     assert torch.isfinite(scene).all()
 
 
+@pytest.mark.parametrize("pooling", sorted(POOLINGS))
+@pytest.mark.parametrize("seconds", [0.4, 1.0, 7.3])
+def test_one_pass_gives_the_numbers_of_the_two_hear_calls(checkpoint, pooling, seconds):
+    model = load_model(checkpoint, scene_pooling=pooling)
+    audio = noise(2, seconds)
+    emb, ts, scene = hear_mixers.kwmlp_d4.get_timestamp_and_scene_embeddings(audio, model)
+    emb2, ts2 = get_timestamp_embeddings(audio, model)
+    assert torch.equal(emb, emb2) and torch.equal(ts, ts2)
+    assert torch.equal(scene, get_scene_embeddings(audio, model))
+    assert scene.shape == (2, model.scene_embedding_size)
+
+
 def test_variant_options_still_pass_through(checkpoint):
     model = hear_mixers.kwmlp_d4.load_model(checkpoint, scene_pooling="mean")
     assert model.depths == [4] and model.scene_pooling == "mean"
@@ -219,6 +232,8 @@ def test_bad_audio_is_named(model, audio, error, message):
         get_timestamp_embeddings(audio, model)
     with pytest.raises(error, match=message):
         get_scene_embeddings(audio, model)
+    with pytest.raises(error, match=message):
+        get_timestamp_and_scene_embeddings(audio, model)
 
 
 def test_float64_audio_is_accepted_as_float32(model):

@@ -83,3 +83,21 @@ def test_run_times_both_calls_with_naive_in_the_same_table(tmp_path):
     assert ours["output_shape"] == [4, 1024]  # the scene call's output
     table = next(tmp_path.glob("*.md")).read_text()
     assert "| kwmlp_d4 | 4x1s | both |" in table and "| naive | 4x1s | both |" in table
+
+
+def test_one_pass_runs_the_encoder_once_and_is_compared_with_naives_two_calls(tmp_path):
+    import json
+
+    from benchmarks.run import main
+
+    main(["--quick", "--models", "kwmlp_d4", "--modes", "one-pass", "--cases", "4x1s",
+          "--out", str(tmp_path)])
+    raw = json.loads(next(tmp_path.glob("*.json")).read_text())
+    rows = {(r["model"], r["mode"]): r for r in raw["results"]}
+    assert set(rows) == {("kwmlp_d4", "one-pass"), ("naive", "both")}  # naive has no one-pass
+    ours = rows[("kwmlp_d4", "one-pass")]
+    assert ours["units_per_call"] == 4  # one window per 1 s clip, once
+    assert ours["output_shape"] == [4, 1024]  # the scene embeddings
+    line = next(row for row in next(tmp_path.glob("*.md")).read_text().splitlines()
+                if row.startswith("| kwmlp_d4 | 4x1s | one-pass |"))
+    assert line.split("|")[6].strip() != "n/a"  # naive's both row is the reference

@@ -19,6 +19,7 @@ import hear_mixers
 import hear_mixers.kwmlp
 import hear_mixers.shipped
 from hear_mixers import cli, get_scene_embeddings, get_timestamp_embeddings, load_model
+from hear_mixers.models.base import Encoder
 
 SR = 16000
 ATOL = 1e-5  # a file embedded in a batch vs alone (see test_determinism.py)
@@ -85,6 +86,28 @@ def test_timestamp_outputs(tmp_path, capsys, shipped):
     expected, _ = get_timestamp_embeddings(torch.tensor(samples.T, dtype=torch.float32), shipped)
     np.testing.assert_allclose(emb, expected[0].numpy(), atol=ATOL, rtol=0)
     assert not (tmp_path / "o" / "x.scene.npy").exists()
+
+
+def test_both_writes_scene_frames_and_timestamps_from_one_pass(tmp_path, capsys, shipped,
+                                                              monkeypatch):
+    samples = write(tmp_path / "x.wav", 2.5)
+    windows = []
+    real = Encoder.forward_intermediates
+    monkeypatch.setattr(Encoder, "forward_intermediates",
+                        lambda self, w, d: windows.append(w.shape[0]) or real(self, w, d))
+    status, _, _ = run(capsys, "embed", tmp_path / "x.wav", "--both", "--out", tmp_path / "o")
+    assert status == 0 and sum(windows) == 4  # 248 frames, windows of 98 every 66: once
+    monkeypatch.undo()
+    out = tmp_path / "o"
+    scene, frames, ts = (np.load(out / f"x{s}.npy") for s in ("", ".frames", ".timestamps"))
+    audio = torch.tensor(samples.T, dtype=torch.float32)
+    expected, stamps = get_timestamp_embeddings(audio, shipped)
+    assert scene.shape == (1024,) and frames.shape == (248, 64)  # (40000 - 480) // 160 + 1
+    np.testing.assert_allclose(frames, expected[0].numpy(), atol=ATOL, rtol=0)
+    np.testing.assert_array_equal(ts, stamps[0].numpy())
+    np.testing.assert_allclose(scene, get_scene_embeddings(audio, shipped)[0].numpy(),
+                               atol=ATOL, rtol=0)
+    assert json.loads((out / "_hear_mixers.json").read_text())["mode"] == "both"
 
 
 @pytest.mark.parametrize(
@@ -312,7 +335,7 @@ def test_a_folder_written_by_another_configuration_is_refused(tmp_path, capsys):
     assert not np.array_equal(np.load(out / "x.npy"), first)
 
 
-@pytest.mark.parametrize("mode", ["scene", "timestamps"])
+@pytest.mark.parametrize("mode", ["scene", "timestamps", "both"])
 def test_parquet_rows_read_back_with_pyarrow_and_pandas(tmp_path, capsys, shipped, mode):
     pq = pytest.importorskip("pyarrow.parquet")
     pd = pytest.importorskip("pandas")
@@ -327,7 +350,8 @@ def test_parquet_rows_read_back_with_pyarrow_and_pandas(tmp_path, capsys, shippe
     assert len(shards) == 1 and not list(out.glob(".*partial"))
     table = pq.read_table(shards[0])
     expected = ["name", "path", "duration_s", "sample_rate", "model", "weights_sha256", "depths",
-                "embedding"] + (["timestamps"] if mode == "timestamps" else [])
+                "embedding"] + {"scene": [], "timestamps": ["timestamps"],
+                                "both": ["frames", "timestamps"]}[mode]
     assert table.column_names == expected
     frame = pd.read_parquet(out)  # the folder: every shard
     assert sorted(frame["name"]) == ["f0", "f1", "f2", "st"]
@@ -338,7 +362,15 @@ def test_parquet_rows_read_back_with_pyarrow_and_pandas(tmp_path, capsys, shippe
     assert by_name.loc["f2", "path"] == str(tmp_path / "in" / "f2.wav")
     for name, audio in samples.items():
         clip = torch.tensor(audio.T, dtype=torch.float32)
-        if mode == "scene":
+        if mode == "both":  # the scene vector, and the frames as in timestamp mode
+            got = np.asarray(by_name.loc[name, "embedding"], np.float32)  # (1024,)
+            np.testing.assert_allclose(got, get_scene_embeddings(clip, shipped)[0].numpy(),
+                                       atol=ATOL, rtol=0)
+            got = np.stack(by_name.loc[name, "frames"]).astype(np.float32)  # (T, 64)
+            want, stamps = get_timestamp_embeddings(clip, shipped)
+            want = want[0].numpy()
+            np.testing.assert_array_equal(by_name.loc[name, "timestamps"], stamps[0].numpy())
+        elif mode == "scene":
             got = np.asarray(by_name.loc[name, "embedding"], np.float32)  # (1024,)
             want = get_scene_embeddings(clip, shipped)[0].numpy()
         else:

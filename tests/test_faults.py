@@ -200,18 +200,21 @@ def test_a_long_file_is_streamed_with_the_embeddings_of_the_whole_file(tmp_path,
     whole = torch.from_numpy(_whole(tmp_path / "long.wav"))[None]  # (1, 640000)
     frames, stamps = get_timestamp_embeddings(whole, shipped)
     scene = get_scene_embeddings(whole, shipped)
-    for mode in ("timestamps", "scene"):
+    for mode in ("timestamps", "scene", "both"):
         status, _, err = run(capsys, "embed", tmp_path / "long.wav", f"--{mode}", "--out",
                              tmp_path / mode, "--progress-interval", "0")
         assert status == 0 and "long: " in err  # progress inside the file
-    # 3998 frames: 12 pieces keep 5 * 66 frames each, the tail the rest; twice (two modes)
-    assert len(pieces) == 2 * 13 and max(pieces) < whole.shape[1] / 10
+    # 3998 frames: 12 pieces keep 5 * 66 frames each, the tail the rest; once per mode
+    assert len(pieces) == 3 * 13 and max(pieces) < whole.shape[1] / 10
     np.testing.assert_allclose(np.load(tmp_path / "timestamps" / "long.npy"), frames[0].numpy(),
                                atol=1e-6, rtol=0)
     np.testing.assert_array_equal(np.load(tmp_path / "timestamps" / "long.timestamps.npy"),
                                   stamps[0].numpy())
     np.testing.assert_allclose(np.load(tmp_path / "scene" / "long.npy"), scene[0].numpy(),
                                atol=1e-6, rtol=0)
+    for mine, theirs in (("long.npy", "scene/long.npy"), ("long.frames.npy", "timestamps/long.npy"),
+                         ("long.timestamps.npy", "timestamps/long.timestamps.npy")):
+        np.testing.assert_array_equal(np.load(tmp_path / "both" / mine), np.load(tmp_path / theirs))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
