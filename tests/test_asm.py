@@ -62,6 +62,23 @@ def test_hermit_mixing_keeps_shape_and_real_dtype():
     assert not torch.allclose(plain(x), y)  # the transforms change the result
 
 
+@pytest.mark.parametrize("dim", [96, 97])  # even and odd lengths
+def test_hermit_mixing_is_the_hfft_irfft_of_the_paper(dim):
+    """The matrix form equals hfft -> token MLP -> irfft along channels (n = dim, ortho)."""
+    torch.manual_seed(0)
+    mix = TokenMixing(dim=dim, num_tokens=20, hidden=32, activation="gelu", hermit=True)
+    x = torch.randn(3, 20, dim)
+    y = torch.fft.hfft(mix.norm(x), n=dim, dim=-1, norm="ortho")
+    y = mix.mlp(y.transpose(1, 2)).transpose(1, 2)
+    want = torch.fft.irfft(y, n=dim, dim=-1, norm="ortho")
+    torch.testing.assert_close(mix(x), want, atol=1e-5, rtol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = mix(x)
+    assert low.dtype == torch.bfloat16
+    assert (low.float() - want).norm() / want.norm() < 0.02
+    assert not any("fft" in key for key in mix.state_dict())  # checkpoints stay as they were
+
+
 def test_acon_c_starts_as_swish():
     x = torch.linspace(-6, 6, 101)
     torch.testing.assert_close(AconC(101)(x), torch.nn.functional.silu(x))

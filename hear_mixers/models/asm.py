@@ -210,21 +210,32 @@ class Mlp(nn.Module):
 class TokenMixing(nn.Module):
     """MLP-Mixer token mixing, or with `hermit` ASM-RH's Hermit-Frequency-mixing: hfft along
     the channel axis before the first transpose and irfft after the second, both with n = dim
-    (real in, real out, same shape) and orthonormal scaling."""
+    (real in, real out, same shape) and orthonormal scaling.
+
+    With real input both transforms are fixed linear maps of the channel axis, so they are
+    applied as products with their (dim, dim) matrices: the same map, but a matmul, which
+    autocast runs in bf16 (no float32 round trip) and which is no slower than the FFT in
+    float32 on a CPU (training/README.md, "Speed")."""
 
     def __init__(self, dim: int, num_tokens: int, hidden: int, activation: str, hermit: bool):
         super().__init__()
         self.norm = nn.LayerNorm(dim)
         self.mlp = Mlp(num_tokens, hidden, activation)
         self.hermit = hermit
+        if hermit:  # row i: the transform of the i-th unit vector; not saved in checkpoints
+            eye = torch.eye(dim, dtype=torch.float64)
+            self.register_buffer("hfft", torch.fft.hfft(eye, n=dim, norm="ortho").float(),
+                                 persistent=False)
+            self.register_buffer("irfft", torch.fft.irfft(eye, n=dim, norm="ortho").float(),
+                                 persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (n, N, D) -> (n, N, D)
         y = self.norm(x)
         if self.hermit:
-            y = torch.fft.hfft(y.float(), n=y.shape[-1], dim=-1, norm="ortho").to(x.dtype)
+            y = y @ self.hfft  # = torch.fft.hfft(y, n=D, dim=-1, norm="ortho")
         y = self.mlp(y.transpose(1, 2)).transpose(1, 2)  # mix along tokens
         if self.hermit:
-            y = torch.fft.irfft(y.float(), n=y.shape[-1], dim=-1, norm="ortho").to(x.dtype)
+            y = y @ self.irfft  # = torch.fft.irfft(y, n=D, dim=-1, norm="ortho")
         return y
 
 
