@@ -1,7 +1,8 @@
 """hear-mixers: embed audio files with a hear_mixers model; list the installed models.
 
     hear-mixers embed FILES_OR_DIRS... --out DIR [--model kwmlp] [--depth 8]
-                      [--scene | --timestamps] [--format npy|parquet] [--ext wav,mp3]
+                      [--scene | --timestamps | --both] [--format npy|parquet]
+                      [--ext wav,mp3]
                       [--device cpu|cuda] [--batch-size N] [--threads N]
                       [--progress-interval S] [--overwrite]
                       [--engine local|ray [--address ADDR] [--workers N]]
@@ -16,6 +17,7 @@ the suffix: `in/a/x.wav` -> `a/x`. With --format npy (the default of the local e
     --scene (default)  DIR/a/x.npy             (scene_embedding_size,)
     --timestamps       DIR/a/x.npy             (T, timestamp_embedding_size)
                        DIR/a/x.timestamps.npy  (T,) frame centres in milliseconds
+    --both             DIR/a/x.npy (scene), DIR/a/x.frames.npy (T, D), DIR/a/x.timestamps.npy
 With --format parquet (the only format of --engine ray), Parquet shards DIR/part-*.parquet of
 one row per file (hear_mixers.outputs describes the columns). DIR/_hear_mixers.json records
 the configuration that wrote the folder; a run with another one is refused unless

@@ -82,8 +82,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
 # ---- .npy: one file (two in timestamp mode, three in both) per input ----------------------
 
 # the row keys of each mode, in the order of NpyOutput.paths; "" is name.npy
-NPY_FILES = {"scene": {"embedding": ""}, "timestamps": {"embedding": "", "timestamps": ".timestamps"},
-             "both": {"embedding": "", "frames": ".frames", "timestamps": ".timestamps"}}
+NPY_FILES = {
+    "scene": {"embedding": ""},
+    "timestamps": {"embedding": "", "timestamps": ".timestamps"},
+    "both": {"embedding": "", "frames": ".frames", "timestamps": ".timestamps"},
+}
 
 
 class NpyOutput:
