@@ -195,9 +195,7 @@ def get_timestamp_embeddings(
 
 def get_scene_embeddings(audio: torch.Tensor, model: Embedder) -> torch.Tensor:
     """(B, N) audio -> (B, scene_embedding_size), pooled from the frames inside the audio."""
-    embeddings, _ = get_timestamp_embeddings(audio, model)
-    with torch.no_grad():
-        return scene_embedding(embeddings, model.scene_pooling)
+    return get_timestamp_and_scene_embeddings(audio, model)[2]
 
 
 def get_timestamp_and_scene_embeddings(
