@@ -47,6 +47,9 @@ VARIANTS = {v.name: v for v in [
     Variant("asm", "asm.pt",
             "ASM (plain MLP-Mixer over fbank patches), small, from the last block; "
             "undertrained (3 epochs)"),
+    Variant("general", "general.pt",
+            "ASM-RH trained on speech, music and sound events, from the last block; "
+            "a snapshot of a run still in training"),
 ]}
 DEFAULT = "kwmlp"  # what the package module `hear_mixers` itself serves
 

@@ -3,6 +3,7 @@ the evaluation script's output for this very file, and they recognise words spok
 held out of training."""
 
 import hashlib
+import importlib
 import json
 import shutil
 import warnings
@@ -69,3 +70,20 @@ def test_shipped_asm_weights_load_strictly_and_the_card_shows_their_figures(modu
     assert measured["test_acc_clean"] > 1 / 35  # above chance
     card_line = markdown([measured]).splitlines()[-1]  # this file's row of the ablation table
     assert card_line in (weights_dir() / "README.md").read_text()
+
+
+def test_shipped_general_weights_load_strictly_and_the_card_shows_their_runs():
+    from hear_mixers.variants import VARIANTS
+    from training.card_general import load_meta, runs_markdown, valid_markdown
+
+    path = weights_dir() / VARIANTS["general"].weights
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "untrained weights" warning
+        model = importlib.import_module("hear_mixers.general").load_model()
+    geo = model.encoder.geometry
+    assert (model.encoder.cfg.mixer, geo.frame_hop, geo.sample_rate) == ("asm_rh", 800, 16000)  # 50 ms
+    meta = load_meta(path)
+    assert meta["trained"] is True and meta["recipe"]["trainer"] == "training.train_general"
+    assert meta["runs"][-1]["last_step"] == meta["measured"]["steps"]  # the runs add up to the file
+    card = (weights_dir() / "README.md").read_text()
+    assert runs_markdown(meta) in card and valid_markdown(meta) in card

@@ -6,9 +6,11 @@ window) and one 2.3 s clip (several windows, so the seams are covered). Timestam
 keep every FRAME_STRIDE-th frame, to keep the file small. tests/test_golden.py
 checks every variant module against them. Regenerate only on purpose, when weights change:
 
-    python tests/golden/make_golden.py
+    python tests/golden/make_golden.py                  # every weight file
+    python tests/golden/make_golden.py general.pt       # only these; the rest stay as they are
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +37,19 @@ def golden_audio() -> dict[str, np.ndarray]:
     }
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
     from hear_mixers import load_model
-    from hear_mixers.api import get_scene_embeddings, get_timestamp_embeddings, weights_dir
+    from hear_mixers.api import get_scene_embeddings, get_timestamp_embeddings
+    from hear_mixers.shipped import weights_dir
 
-    arrays = {}
-    for path in sorted(weights_dir().glob("*.pt")):
+    paths = [weights_dir() / n for n in names] or sorted(weights_dir().glob("*.pt"))
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise SystemExit(f"no such weight file: {', '.join(missing)}")
+    # regenerating some files keeps the others' arrays bit for bit
+    arrays = {k: v for k, v in np.load(OUT).items()
+              if k.split("/")[0] not in names} if names and OUT.is_file() else {}
+    for path in paths:
         model = load_model(str(path))
         model = load_model(str(path), depth=list(range(1, model.depths[-1] + 1)))
         for name, audio in golden_audio().items():
@@ -53,4 +62,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
