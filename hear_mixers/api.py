@@ -36,6 +36,7 @@ CPU_CHUNK_BATCH_SIZE = 64  # default on CPU: ~1.2x faster and half the peak memo
 # (working set stays in cache; benchmarks/, measured KW-MLP d12, 1 thread)
 # autocast dtype per `precision`; "tf32" keeps float32 tensors and lets CUDA matmuls use TF32
 PRECISIONS = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+AUTO = "auto"  # bf16 on a CPU with native bf16 matmuls (AVX512-BF16 or AMX), else fp32
 # audio is float in [-1, 1]; clipped or boosted audio up to this peak is embedded, beyond it
 # is refused (unscaled 16-bit PCM peaks near 32768; from ~1e18 the power spectrum overflows)
 MAX_AMPLITUDE = 1000.0
@@ -66,7 +67,7 @@ class Embedder(nn.Module):
             "seam_context", seam_context, 0, (geo.window_frames - 1) // 2, " frames")
         self.chunk_batch_size = None if chunk_batch_size is None else _check_int(
             "chunk_batch_size", chunk_batch_size, 1)  # None: by device (see chunk_size)
-        self.precision = _check_choice("precision", precision, PRECISIONS)
+        self.precision = _check_choice("precision", precision, [*PRECISIONS, AUTO])
         # the three HEAR attributes, plain ints
         self.sample_rate = int(geo.sample_rate)
         self.timestamp_embedding_size = int(geo.embed_dim * len(self.depths))
@@ -84,6 +85,12 @@ class Embedder(nn.Module):
         if self.chunk_batch_size is not None:
             return self.chunk_batch_size
         return CPU_CHUNK_BATCH_SIZE if device.type == "cpu" else CHUNK_BATCH_SIZE
+
+    def precision_on(self, device: torch.device) -> str:
+        """The precision the encoder runs in on `device` ("auto" resolved)."""
+        if self.precision != AUTO:
+            return self.precision
+        return "bf16" if device.type == "cpu" and native_bf16_cpu() else "fp32"
 
     def num_frames(self, num_samples: int) -> int:
         """Frames wholly inside `num_samples` of audio; at least one."""
@@ -122,17 +129,28 @@ class Embedder(nn.Module):
 
         views = audio.unfold(1, size, hop)  # (B, positions, size): a view, no copy
         out = audio.new_empty(batch * n_win, frames, self.timestamp_embedding_size)
-        chunk, dtype = self.chunk_size(audio.device), PRECISIONS[self.precision]
+        precision = self.precision_on(audio.device)
+        chunk, dtype = self.chunk_size(audio.device), PRECISIONS[precision]
         # reduced precision: the encoder under autocast (its frontend stays float32); `out`
         # stays float32, so the embeddings come back float32
         with torch.autocast(audio.device.type, dtype=dtype, enabled=dtype is not None), \
-                _tf32_matmuls(self.precision == "tf32" and audio.device.type == "cuda"):
+                _tf32_matmuls(precision == "tf32" and audio.device.type == "cuda"):
             for i in range(0, batch * n_win, chunk):
                 idx = torch.arange(i, min(i + chunk, batch * n_win), device=audio.device)
                 windows = views[idx // n_win, starts[idx % n_win]]  # (n, size)
                 parts = enc.forward_intermediates(windows, self.depths)
                 torch.cat(parts, -1, out=out[i : i + len(idx)])  # written in place, as float32
         return out.view(batch, n_win, frames, -1)[:, win, pos]  # (B, T, D)
+
+
+def native_bf16_cpu() -> bool:
+    """Whether this CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX tiles), where
+    bf16 autocast is faster than float32; elsewhere it is emulated and slower."""
+    cpu = torch.cpu
+    try:
+        return bool(cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())
+    except AttributeError:  # a torch without these probes: assume not
+        return False
 
 
 @contextlib.contextmanager
@@ -167,7 +185,9 @@ def load_model(model_file_path: str, **options) -> Embedder:
     precision: "fp32" (default), or "bf16" / "fp16" to run the encoder under torch.autocast
         (meant for GPUs and for CPUs with native bf16; the frontend stays float32 and
         embeddings come back float32); "tf32": float32 tensors, CUDA matmuls in TF32 during
-        our calls only; the same as "fp32" on other devices.
+        our calls only; the same as "fp32" on other devices; "auto": "bf16" on a CPU with
+        native bf16 (AVX512-BF16 or AMX), "fp32" elsewhere (decided at each call, on the
+        model's device).
     """
     if not model_file_path:
         raise ValueError("load_model needs a checkpoint path; the HEAR modules "

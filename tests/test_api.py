@@ -8,6 +8,7 @@ import torch
 import hear_mixers
 from hear_mixers import (get_scene_embeddings, get_timestamp_and_scene_embeddings,
                          get_timestamp_embeddings, load_model)
+from hear_mixers import api
 from hear_mixers.api import Embedder
 from hear_mixers.pooling import POOLINGS
 from hear_mixers.variants import modules, variant_of
@@ -333,6 +334,15 @@ def test_reduced_precision_returns_float32_close_to_fp32(checkpoint, precision):
     rel = ((low - ref).norm() / ref.norm()).item()
     assert 0 < rel < 0.03
     assert torch.nn.functional.cosine_similarity(low, ref, dim=-1).min() > 0.99
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_on_a_native_bf16_cpu_and_fp32_elsewhere(checkpoint, monkeypatch, native):
+    monkeypatch.setattr(api, "native_bf16_cpu", lambda: native)
+    audio = noise(2, 1.5)
+    auto, _ = get_timestamp_embeddings(audio, load_model(checkpoint, precision="auto"))
+    same, _ = get_timestamp_embeddings(audio, load_model(checkpoint, precision="bf16" if native else "fp32"))
+    assert torch.equal(auto, same)
 
 
 def test_tf32_is_fp32_off_cuda_and_leaves_the_global_setting_alone(checkpoint):

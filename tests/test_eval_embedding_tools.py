@@ -1,4 +1,5 @@
-"""evaluation.fuse: two models' stored scene embeddings side by side, labels checked."""
+"""evaluation.fuse (two models' stored scene embeddings side by side, labels checked) and
+evaluation.jitter (stored embeddings plus seeded noise of a given size)."""
 
 import json
 import pickle
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from evaluation.fuse import fuse, load
+from evaluation.jitter import jitter
 
 
 def _task_dir(path, embeddings: dict, labels: dict):
@@ -50,3 +52,17 @@ def test_different_labels_are_refused(tmp_path):
     b = _task_dir(tmp_path / "b", e, {"test": ["b", "a"]})
     with pytest.raises(ValueError, match="different clips or labels"):
         fuse(a, b, tmp_path / "out")
+
+
+def test_jitter_adds_seeded_noise_of_the_asked_relative_size(tmp_path):
+    rng = np.random.default_rng(1)
+    e = {"train": rng.normal(2, 1, (400, 50)), "test": rng.normal(2, 1, (100, 50))}
+    src = _task_dir(tmp_path / "src", e, {"train": ["a"] * 400, "test": ["b"] * 100})
+    jitter(src, tmp_path / "j1", 0.01, seed=3)
+    jitter(src, tmp_path / "j2", 0.01, seed=3)
+    for split in ("train", "test"):
+        clean, noisy = load(src, split), load(tmp_path / "j1", split)
+        rel = np.sqrt(np.mean((noisy - clean) ** 2) / np.mean(clean.astype(np.float64) ** 2))
+        assert 0.009 < rel < 0.011
+        np.testing.assert_array_equal(noisy, load(tmp_path / "j2", split))  # same seed, same noise
+    assert (tmp_path / "j1" / "train.target-labels.pkl").read_bytes() == (src / "train.target-labels.pkl").read_bytes()
