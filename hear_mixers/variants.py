@@ -48,8 +48,8 @@ VARIANTS = {v.name: v for v in [
             "ASM (plain MLP-Mixer over fbank patches), small, from the last block; "
             "undertrained (3 epochs)"),
     Variant("general", "general.pt",
-            "ASM-RH trained on speech, music and sound events, from the last block; "
-            "a snapshot of a run still in training"),
+            "ASM-RH trained on speech, music and sound events, blocks 3 and 6 of 6 "
+            "concatenated; a snapshot of a run still in training", {"depth": [3, 6]}),
 ]}
 DEFAULT = "kwmlp"  # what the package module `hear_mixers` itself serves
 

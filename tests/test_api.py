@@ -138,15 +138,17 @@ def test_every_variant_module_has_the_hear_api(checkpoint, module_name):
     module = importlib.import_module(module_name)
     model = module.load_model(checkpoint)
     depth = variant_of(module_name).options.get("depth", 12)  # the variant's, else the last
-    assert isinstance(model, torch.nn.Module) and model.depths == [depth]
-    for attr, value in [("sample_rate", 16000), ("timestamp_embedding_size", 64),
-                        ("scene_embedding_size", 1024)]:
+    depths = depth if isinstance(depth, list) else [depth]
+    width = 64 * len(depths)  # concatenated blocks
+    assert isinstance(model, torch.nn.Module) and model.depths == depths
+    for attr, value in [("sample_rate", 16000), ("timestamp_embedding_size", width),
+                        ("scene_embedding_size", 16 * width)]:
         assert type(getattr(model, attr)) is int and getattr(model, attr) == value
     emb, ts = module.get_timestamp_embeddings(noise(3, 1.98), model)
-    assert emb.shape == (3, 196, 64) and ts.shape == (3, 196)  # (31680 - 480) // 160 + 1
+    assert emb.shape == (3, 196, width) and ts.shape == (3, 196)  # (31680 - 480) // 160 + 1
     assert emb.dtype == ts.dtype == torch.float32
     scene = module.get_scene_embeddings(noise(4, 2.74), model)
-    assert scene.shape == (4, 1024) and scene.dtype == torch.float32
+    assert scene.shape == (4, 16 * width) and scene.dtype == torch.float32
     assert torch.isfinite(scene).all()
 
 
