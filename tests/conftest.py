@@ -1,3 +1,4 @@
+import signal
 import sys
 from pathlib import Path
 
@@ -59,3 +60,10 @@ def model(checkpoint):
     from hear_mixers import load_model
 
     return load_model(checkpoint)
+
+
+def default_sigint():
+    """For subprocess.Popen(preexec_fn=...): SIGINT back to its default in the child before
+    exec, so that Python turns it into KeyboardInterrupt even when the tests run in a
+    background job (which starts children with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -16,6 +16,7 @@ import torch
 
 from hear_mixers import cli, get_scene_embeddings, get_timestamp_embeddings, load_model, streaming
 from hear_mixers.audio_io import AudioReader
+from conftest import default_sigint
 from test_cli import SR, run, write
 
 
@@ -292,7 +293,7 @@ def test_ctrl_c_stops_with_one_line_and_the_rerun_finishes(tmp_path):
                "--batch-size", "1", "--progress-interval", "0", "--threads", "1", "--out",
                str(tmp_path / "o")]
     child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=_env(),
-                             preexec_fn=_default_sigint)
+                             preexec_fn=default_sigint)
     lines = []
     for line in child.stderr:  # wait for two files to be done
         lines.append(line)
@@ -322,9 +323,3 @@ def test_frames_by_channels_audio_is_refused_with_the_fix(shipped, channels):
     assert get_scene_embeddings(audio.T, shipped).shape == (channels, 1024)  # the fix works
     # real batches are never refused: many clips of 1 s, or a few clips shorter than 8 samples
     assert get_scene_embeddings(torch.zeros(3, 8), shipped).shape == (3, 1024)
-
-
-def _default_sigint():
-    """In the child before exec: SIGINT to its default, so that Python turns it into
-    KeyboardInterrupt even when this test runs in a background job (which ignores SIGINT)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)

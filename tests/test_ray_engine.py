@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import default_sigint
 from test_cli import SR, run, write
 
 ray = pytest.importorskip("ray")
@@ -113,7 +114,7 @@ def test_ctrl_c_through_address_stops_with_one_line_and_resumes(tmp_path, local_
                "--workers", "1", "--batch-size", "2", "--shard-rows", "4",
                "--progress-interval", "0", "--out", str(tmp_path / "o")]
     child = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True, env=env, preexec_fn=_default_sigint)
+                             text=True, env=env, preexec_fn=default_sigint)
     for line in child.stderr:
         if line.startswith("progress: 6/"):
             break
@@ -127,9 +128,3 @@ def test_ctrl_c_through_address_stops_with_one_line_and_resumes(tmp_path, local_
     assert rerun.returncode == 0, rerun.stderr
     assert f"embedded {30 - len(done)} files" in rerun.stdout
     assert sorted(rows(tmp_path / "o")) == [f"f{i:02d}" for i in range(30)]  # each once
-
-
-def _default_sigint():
-    """In the child before exec: SIGINT to its default, so that Python turns it into
-    KeyboardInterrupt even when this test runs in a background job (which ignores SIGINT)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
