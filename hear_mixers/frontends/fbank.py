@@ -82,7 +82,7 @@ class KaldiFbank(nn.Module):
 
     Each clip's waveform mean is subtracted first (as AST does before kaldi.fbank). The
     matrices are buffers (non-persistent: rebuilt from the config) in float32; the log
-    spectrum is computed in float32 even under autocast.
+    spectrum is computed in their dtype (float32 even under autocast).
     """
 
     def __init__(self, cfg: FbankConfig = FbankConfig()):
@@ -99,7 +99,7 @@ class KaldiFbank(nn.Module):
                 f"fbank needs at least {self.cfg.frame_length} samples, got {audio.shape[-1]}"
             )
         with torch.autocast(audio.device.type, enabled=False):
-            audio = audio.float()
+            audio = audio.to(self.spectrum.dtype)  # float32 (float64 in a .double() model)
             audio = audio - audio.mean(dim=-1, keepdim=True)  # (n, N)
             frames = audio.unfold(-1, self.cfg.frame_length, self.cfg.frame_shift)  # (n, T, 400)
             # one contiguous copy: matmul on the strided view runs as a slow per-clip bmm
