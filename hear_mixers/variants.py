@@ -49,9 +49,10 @@ VARIANTS = {v.name: v for v in [
             "undertrained (3 epochs)"),
     Variant("general", "general.pt",
             "ASM-RH trained on speech, music and sound events, blocks 3 and 6 of 6 "
-            "concatenated; a snapshot of a run still in training", {"depth": [3, 6]}),
+            "concatenated", {"depth": [3, 6]}),
 ]}
-DEFAULT = "kwmlp"  # what the package module `hear_mixers` itself serves
+DEFAULT = "general"  # what the package module `hear_mixers` itself serves: the best
+# mean over the evaluation suite's tasks (README, "Scores")
 
 
 def modules() -> list[str]:
@@ -67,13 +68,18 @@ def variant_of(module: str) -> Variant:
     return VARIANTS[name]
 
 
-def make_loader(variant: Variant, module: str):
+def make_loader(variant: Variant, module: str, options_for_any_file: bool = True):
     """`load_model` of a HEAR module serving `variant`: the shared one with the variant's
-    weight file (when no path is given) and options as defaults; the caller's options win."""
+    weight file (when no path is given) and options as defaults; the caller's options win.
+    With `options_for_any_file=False` (the package module) a path given is loaded with the
+    API's own defaults, as any checkpoint would be: the default variant's options (such as
+    its blocks) describe its own weights, not a KW-MLP or an ASM file of the caller's."""
     from hear_mixers import api
     from hear_mixers.shipped import shipped_weights
 
     def load_model(model_file_path: str = "", **options) -> api.Embedder:
+        if model_file_path and not options_for_any_file:
+            return api.load_model(model_file_path, **options)
         path = model_file_path or shipped_weights(variant.weights)
         return api.load_model(path, **{**variant.options, **options})
 

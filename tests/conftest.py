@@ -62,6 +62,16 @@ def model(checkpoint):
     return load_model(checkpoint)
 
 
+@pytest.fixture
+def kwmlp_cli(monkeypatch):
+    """`hear-mixers embed` without --model embeds with hear_mixers.kwmlp in this process: the
+    command-line tests' frame counts and sizes are KW-MLP's (10 ms hop, 64 dims). Commands
+    run in a subprocess name `--model kwmlp` themselves; test_cli checks the real default."""
+    from hear_mixers import cli
+
+    monkeypatch.setattr(cli, "DEFAULT", "kwmlp")
+
+
 def default_sigint():
     """For subprocess.Popen(preexec_fn=...): SIGINT back to its default in the child before
     exec, so that Python turns it into KeyboardInterrupt even when the tests run in a

@@ -1,5 +1,6 @@
 import importlib
 import math
+import re
 
 import numpy as np
 import pytest
@@ -134,10 +135,12 @@ def test_list_of_depths_is_the_concatenation(checkpoint):
 @pytest.mark.parametrize("module_name", modules())
 def test_every_variant_module_has_the_hear_api(checkpoint, module_name):
     """Each module of the registry, here on the random 12-block KW-MLP checkpoint (their
-    shipped weights: tests/test_golden.py)."""
+    shipped weights: tests/test_golden.py). The package module gives a named file the API's
+    defaults; a variant module its own options."""
     module = importlib.import_module(module_name)
     model = module.load_model(checkpoint)
-    depth = variant_of(module_name).options.get("depth", 12)  # the variant's, else the last
+    options = {} if module_name == "hear_mixers" else variant_of(module_name).options
+    depth = options.get("depth", 12)  # the variant's, else the last
     depths = depth if isinstance(depth, list) else [depth]
     width = 64 * len(depths)  # concatenated blocks
     assert isinstance(model, torch.nn.Module) and model.depths == depths
@@ -285,7 +288,8 @@ def test_untrained_checkpoints_warn(checkpoint):
 
 def test_default_weights_missing_says_what_and_how(monkeypatch, tmp_path):
     monkeypatch.setattr(hear_mixers.shipped, "weights_dir", lambda: tmp_path)
-    expected = r"kwmlp\.pt are not there.*pip install \..*training/README\.md.*load_model\('path"
+    weights = re.escape(variant_of("hear_mixers").weights)  # the default variant's file
+    expected = weights + r" are not there.*pip install \..*training/README\.md.*load_model\('path"
     with pytest.raises(FileNotFoundError, match=expected):
         load_model()
 
@@ -385,3 +389,15 @@ def test_chunk_batch_size_default_depends_on_the_device(checkpoint):
     assert model.chunk_size(torch.device("cpu")) == 64
     assert model.chunk_size(torch.device("cuda")) == 256
     assert load_model(checkpoint, chunk_batch_size=7).chunk_size(torch.device("cpu")) == 7
+
+
+def test_the_package_loads_a_given_file_with_the_api_defaults(asm_checkpoint):
+    """The default variant's options describe its own weights; a file the caller names gets
+    the API's defaults from `hear_mixers`, and the variant's options from its own module."""
+    import hear_mixers.general
+
+    with pytest.warns(UserWarning, match="untrained"):
+        assert hear_mixers.load_model(asm_checkpoint).depths == [6]  # the last block
+    with pytest.warns(UserWarning, match="untrained"):
+        assert hear_mixers.general.load_model(asm_checkpoint).depths == [3, 6]
+    assert hear_mixers.load_model().depths == variant_of("hear_mixers").options["depth"]

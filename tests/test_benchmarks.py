@@ -10,7 +10,7 @@ from benchmarks.flops import (
     measured_window_bytes,
     measured_window_flops,
 )
-from hear_mixers import load_model
+from hear_mixers.kwmlp import load_model
 
 
 def test_traffic_counter_counts_reads_and_writes_and_skips_views():

@@ -18,9 +18,11 @@ import torch
 import hear_mixers
 import hear_mixers.kwmlp
 import hear_mixers.shipped
-from hear_mixers import cli, get_scene_embeddings, get_timestamp_embeddings, load_model
+from hear_mixers import cli, get_scene_embeddings, get_timestamp_embeddings
+from hear_mixers.kwmlp import load_model
 from hear_mixers.models.base import Encoder
 
+pytestmark = pytest.mark.usefixtures("kwmlp_cli")  # embed's default here: KW-MLP
 SR = 16000
 ATOL = 1e-5  # a file embedded in a batch vs alone (see test_determinism.py)
 
@@ -228,7 +230,8 @@ def test_argument_errors_exit_2(args, capsys):
     assert exit_info.value.code == 2 and "usage: hear-mixers" in capsys.readouterr().err
 
 
-def test_python_m_runs_the_cli_and_another_process_gets_the_same_bits(tmp_path, shipped):
+def test_python_m_runs_the_cli_and_another_process_gets_the_same_bits(tmp_path):
+    """In a subprocess (not patched) `embed` without --model uses the package's default."""
     samples = write(tmp_path / "x.wav", 1.0)
     root = str(Path(hear_mixers.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -237,7 +240,8 @@ def test_python_m_runs_the_cli_and_another_process_gets_the_same_bits(tmp_path, 
          str(tmp_path / "o")], capture_output=True, text=True, env=env,
     )
     assert done.returncode == 0, done.stderr
-    expected = get_scene_embeddings(torch.tensor(samples.T, dtype=torch.float32), shipped)
+    default = hear_mixers.load_model()
+    expected = get_scene_embeddings(torch.tensor(samples.T, dtype=torch.float32), default)
     assert np.array_equal(np.load(tmp_path / "o" / "x.npy"), expected[0].numpy())  # bitwise
 
 

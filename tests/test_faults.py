@@ -14,10 +14,13 @@ import soundfile as sf
 import soxr
 import torch
 
-from hear_mixers import cli, get_scene_embeddings, get_timestamp_embeddings, load_model, streaming
+from hear_mixers import cli, get_scene_embeddings, get_timestamp_embeddings, streaming
 from hear_mixers.audio_io import AudioReader
+from hear_mixers.kwmlp import load_model
 from conftest import default_sigint
 from test_cli import SR, run, write
+
+pytestmark = pytest.mark.usefixtures("kwmlp_cli")  # embed's default here: KW-MLP
 
 
 def test_bad_files_are_listed_and_the_good_ones_embedded(tmp_path, capsys):
@@ -277,7 +280,8 @@ def test_a_one_hour_stereo_file_in_bounded_memory(tmp_path):
         for _ in range(60):
             f.write(minute)
     for mode in ("scene", "timestamps"):
-        peak, err = _peak_rss_mb(["embed", tmp_path / "hour.wav", f"--{mode}", "--depth", "1",
+        peak, err = _peak_rss_mb(["embed", tmp_path / "hour.wav", f"--{mode}", "--model", "kwmlp",
+                                  "--depth", "1",
                                   "--threads", "1", "--progress-interval", "1", "--out",
                                   tmp_path / mode])
         assert peak < 600, (mode, peak)
@@ -290,8 +294,8 @@ def test_ctrl_c_stops_with_one_line_and_the_rerun_finishes(tmp_path):
     for i in range(40):
         write(tmp_path / "in" / f"{i:02d}.wav", 0.5, seed=i)
     command = [sys.executable, "-m", "hear_mixers.cli", "embed", str(tmp_path / "in"),
-               "--batch-size", "1", "--progress-interval", "0", "--threads", "1", "--out",
-               str(tmp_path / "o")]
+               "--model", "kwmlp", "--batch-size", "1", "--progress-interval", "0",
+               "--threads", "1", "--out", str(tmp_path / "o")]
     child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=_env(),
                              preexec_fn=default_sigint)
     lines = []

@@ -18,16 +18,18 @@ from hear_mixers.pooling import scene_embedding
 
 SR = 16000
 KWMLP_FRAMES = (480, 160)  # frame length, hop: samples at 16 kHz (30 ms frames every 10 ms)
+GENERAL_FRAMES = (2800, 800)  # the general ASM-RH: 16 fbank frames (175 ms) every 50 ms
 # HEAR modules under test -> their (frame length, hop); add new variant modules here
 MODULES = {
-    "hear_mixers": KWMLP_FRAMES,
+    "hear_mixers": GENERAL_FRAMES,  # the default variant
+    "hear_mixers.general": GENERAL_FRAMES,
     "hear_mixers.kwmlp": KWMLP_FRAMES,
     "hear_mixers.kwmlp_d4": KWMLP_FRAMES,
     "hear_mixers.kwmlp_d8": KWMLP_FRAMES,
     "hear_mixers.kwmlp_d12": KWMLP_FRAMES,
 }
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
-BOUNDARY_LENGTHS = [1, 479, 480, 481, 15999, 16000, 16001, 16160, 32000]
+BOUNDARY_LENGTHS = [1, 479, 480, 481, 2799, 2800, 2801, 15999, 16000, 16001, 16160, 32000]
 DEVICES = [
     "cpu",
     pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")),
@@ -128,7 +130,7 @@ def test_boundary_lengths(module_name, length):
 
 @pytest.mark.parametrize("kind", SIGNALS)
 def test_extreme_signals_give_finite_embeddings(kind):
-    module, model = load("hear_mixers")  # all 12 blocks: the deepest path
+    module, model = load("hear_mixers.kwmlp")  # all 12 blocks: the deepest path
     audio = signal(kind, 1, 24_000, seed=1)
     scene = module.get_scene_embeddings(audio, model)
     assert scene.shape == (1, 1024) and torch.isfinite(scene).all()
@@ -191,10 +193,10 @@ def test_bad_audio_gets_a_named_error_from_every_module(module_name, audio, erro
 def test_twenty_minutes_of_audio():
     """20 min through one block of the shipped weights (the windowing is the same for every
     depth; test_api runs 20 min through 12 blocks of a random model)."""
-    module, _ = load("hear_mixers")
+    module, _ = load("hear_mixers.kwmlp")
     model = module.load_model(depth=1)
     audio = signal("noise", 1, 20 * 60 * SR, seed=4)  # (1, 19_200_000)
     emb, ts = module.get_timestamp_embeddings(audio, model)
     scene = scene_embedding(emb, model.scene_pooling)  # what get_scene_embeddings returns
-    check_outputs("hear_mixers", model, audio, "cpu", emb, ts, scene)
+    check_outputs("hear_mixers.kwmlp", model, audio, "cpu", emb, ts, scene)
     assert emb.shape[1] == 119_998 and ts[0, -1] == 15 + 10 * 119_997

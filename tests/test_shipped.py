@@ -7,7 +7,8 @@ import shutil
 import pytest
 import torch
 
-from hear_mixers import load_model, shipped
+from hear_mixers import shipped
+from hear_mixers.kwmlp import load_model
 from hear_mixers.checkpoint import load_checkpoint
 from hear_mixers.shipped import shipped_sums, weights_dir
 
