@@ -52,7 +52,7 @@ VARIANTS = {v.name: v for v in [
             "concatenated", {"depth": [3, 6]}),
 ]}
 DEFAULT = "general"  # what the package module `hear_mixers` itself serves: the best
-# mean over the evaluation suite's tasks (README, "Scores")
+# mean over the evaluation suite's tasks (README, "Headline scores")
 
 
 def modules() -> list[str]:
