@@ -3,8 +3,8 @@
     python -m evaluation.run CONFIG.toml [--only-tasks T ...] [--only-models M ...] [--output DIR]
 
 For each task: build it into OUTPUT/tasks with evaluation.tasks.TASKS, at the sample rates of
-all the config's models. For each model: hear-validator, heareval's embedding runner and its
-prediction runner on each task (through the hear_compat wrappers, as subprocesses logged to
+all the config's models (leaving out unselected ones that cannot load yet). For each model:
+hear-validator, heareval's embedding runner and its prediction runner on each task (through the hear_compat wrappers, as subprocesses logged to
 OUTPUT/logs/<model>/), then OUTPUT/scores.{csv,md,png}. Finished steps are skipped: a task whose
 build record matches, a validation whose record matches the model's module, options and
 weights, embeddings with heareval's `.done.embeddings`, predictions with
@@ -309,6 +309,21 @@ def model_sample_rate(model: Model) -> int:
                           f"sample_rate: {type(e).__name__}: {e}") from e
 
 
+def config_rates(config: Config, selected: list[Model], sample_rate: Callable[[Model], int]) -> set[int]:
+    """The sample rates to build tasks at: every model's, so that running the models one at a
+    time does not rebuild the tasks. A selected model must load; an unselected one that cannot
+    (its weights not trained yet, say) is left out with a note."""
+    rates = {sample_rate(m) for m in selected}
+    chosen = {m.name for m in selected}
+    for m in config.models:
+        if m.name not in chosen:
+            try:
+                rates.add(sample_rate(m))
+            except ConfigError as e:
+                print(f"  note  {e}; tasks are built without it", flush=True)
+    return rates
+
+
 def _forget_embeddings(output: Path, task_folder: str) -> None:
     """Remove every model's embeddings (and predictions) of a task folder that is rebuilt."""
     for stale in (output / "embeddings").glob(f"*/*/{task_folder}"):
@@ -369,7 +384,7 @@ def evaluate(
     if builders is None:
         from evaluation.tasks import TASKS as builders
     print(f"reading the sample rates of {len(config.models)} model(s)", flush=True)
-    rates = sorted({sample_rate(m) for m in config.models})
+    rates = sorted(config_rates(config, models, sample_rate))
     task_dirs = {t: build_task(t, config, rates, builders) for t in tasks}
     for model in models:
         print(f"model {model.name}: {model.module} {json.dumps(model.options)}", flush=True)

@@ -305,6 +305,22 @@ def test_runner_reruns_what_a_changed_config_affects(tmp_path):
     assert not list((tmp_path / "out/embeddings/naive").glob("*/events-v1-tiny"))
 
 
+def test_runner_skips_an_unselected_model_that_cannot_load_yet(tmp_path, capsys):
+    calls, tools = [], FakeTools()
+
+    def sample_rate(model):  # naive's weights "not trained yet"
+        if model.name == "naive":
+            raise ConfigError("model 'naive': cannot load hearbaseline.naive")
+        return RATES[model.module]
+
+    run = dict(builders=fake_builders(calls), execute=tools, sample_rate=sample_rate)
+    evaluate(two_model_config(tmp_path), only_models=["kw"], **run)
+    assert calls == [("keywords", "tiny", 0, [16000]), ("events", "tiny", 0, [16000])]
+    assert "cannot load hearbaseline.naive; tasks are built without it" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="cannot load hearbaseline.naive"):  # selected: an error
+        evaluate(two_model_config(tmp_path), only_models=["naive"], **run)
+
+
 def test_runner_reruns_predictions_of_another_grid(tmp_path):
     calls, tools = [], FakeTools()
     run = dict(builders=fake_builders(calls), execute=tools, sample_rate=lambda m: RATES[m.module])
