@@ -41,6 +41,8 @@ def valid_markdown(meta: dict) -> str:
     """Top-1 of every head on the data's validation clips (middle crops, clean)."""
     m = meta["measured"]
     heads = [k.removeprefix("valid_") for k in m if k.startswith("valid_")]
+    if not heads:  # trained without supervised heads (--objectives ssl)
+        return "(no supervised heads, so no validation top-1)"
     return "\n".join([
         "| " + " | ".join(heads) + " |",
         "|" + "---:|" * len(heads),
