@@ -4,12 +4,13 @@
 
 For each task: build it into OUTPUT/tasks with evaluation.tasks.TASKS, at the sample rates of
 all the config's models (leaving out unselected ones that cannot load yet). For each model:
-hear-validator, heareval's embedding runner and its prediction runner on each task (through the hear_compat wrappers, as subprocesses logged to
-OUTPUT/logs/<model>/), then OUTPUT/scores.{csv,md,png}. Finished steps are skipped: a task whose
-build record matches, a validation whose record matches the model's module, options and
-weights, embeddings with heareval's `.done.embeddings`, predictions with
-`test.predicted-scores.json`. Installs nothing: needs the [eval] extra, the HEAR 2021 tools and
-tools/hear_compat, as tools/setup_venv.sh sets them up.
+hear-validator, heareval's embedding runner and its prediction runner on each task (through
+the hear_compat wrappers, as subprocesses logged to OUTPUT/logs/<model>/), then
+OUTPUT/scores.{csv,md,png}. Finished steps are skipped: a task whose build record matches, a
+validation whose record matches the model's module, options and weights, embeddings with
+heareval's `.done.embeddings`, predictions with `test.predicted-scores.json`. Installs nothing:
+needs the [eval] extra, the HEAR 2021 tools and tools/hear_compat, as tools/setup_venv.sh sets
+them up.
 """
 
 import argparse
@@ -309,7 +310,8 @@ def model_sample_rate(model: Model) -> int:
                           f"sample_rate: {type(e).__name__}: {e}") from e
 
 
-def config_rates(config: Config, selected: list[Model], sample_rate: Callable[[Model], int]) -> set[int]:
+def config_rates(config: Config, selected: list[Model],
+                 sample_rate: Callable[[Model], int]) -> set[int]:
     """The sample rates to build tasks at: every model's, so that running the models one at a
     time does not rebuild the tasks. A selected model must load; an unselected one that cannot
     (its weights not trained yet, say) is left out with a note."""

@@ -110,9 +110,10 @@ def test_ctrl_c_through_address_stops_with_one_line_and_resumes(tmp_path, local_
            "PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(
                os.path.abspath(ray_engine.__file__))), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-m", "hear_mixers.cli", "embed", str(tmp_path / "in"),
-               "--model", "kwmlp", "--engine", "ray", "--address", ray.get_runtime_context().gcs_address,
-               "--workers", "1", "--batch-size", "2", "--shard-rows", "4",
-               "--progress-interval", "0", "--out", str(tmp_path / "o")]
+               "--model", "kwmlp", "--engine", "ray",
+               "--address", ray.get_runtime_context().gcs_address, "--workers", "1",
+               "--batch-size", "2", "--shard-rows", "4", "--progress-interval", "0",
+               "--out", str(tmp_path / "o")]
     child = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE,
                              text=True, env=env, preexec_fn=default_sigint)
     for line in child.stderr:
