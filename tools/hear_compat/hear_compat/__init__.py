@@ -5,7 +5,7 @@ does nothing where it is not needed. See README.md beside this package for the r
 The wrappers apply them and then run the tool:
     python -m hear_compat.validate MODULE [--model PATH] [--model-options JSON]
     python -m hear_compat.embeddings MODULE [heareval embedding runner options]
-    python -m hear_compat.predictions EMBEDDING_TASK_DIRS... [--grid faster|fast|default]
+    python -m hear_compat.predictions EMBEDDING_TASK_DIRS... [--grid faster|fast|default] [--probe-seed N]
 """
 
 import functools
@@ -60,3 +60,19 @@ def positional_librosa_mel() -> None:
 
     mel_with_positions.hear_compat = True
     librosa.filters.mel = mel_with_positions
+
+
+def probe_seed(seed: int) -> None:
+    """Not a fix: seed heareval's probes with `seed` instead of its fixed 42. The seed
+    chooses the grid points tried, the probes' initial weights and the batch order; scoring
+    the same embeddings under several seeds shows how far a task's score moves by chance."""
+    from heareval.predictions import task_predictions
+
+    seed_everything = getattr(task_predictions.seed_everything, "original",
+                              task_predictions.seed_everything)
+
+    def seeded(_seed, *args, **kwargs):
+        return seed_everything(seed, *args, **kwargs)
+
+    seeded.original = seed_everything
+    task_predictions.seed_everything = seeded
