@@ -3,8 +3,8 @@ hearbaseline.naive on the same inputs as the reference.
 
     python -m benchmarks.run [--device cpu|cuda] [--models kwmlp_d4 kwmlp_d12 asmrh]
                              [--modes timestamp scene both one-pass] [--cases 256x1s 16x10s]
-                             [--out DIR] [--quick] [--repeats N] [--precision fp32|tf32|bf16|fp16]
-                             [--chunk-batch-size N]
+                             [--out DIR] [--quick] [--repeats N]
+                             [--precision fp32|tf32|bf16|fp16|auto] [--chunk-batch-size N]
 
 Every (model, case, mode) runs in a fresh subprocess (--quick: in this process), so memory
 peaks do not mix: the model is
@@ -13,8 +13,10 @@ GPU: torch.cuda.reset_peak_memory_stats), then one warm-up call and `--repeats` 
 "Extra peak MB" is the peak above that baseline (CPU: VmHWM - VmRSS; GPU:
 max_memory_allocated - memory_allocated). Throughput is audio-seconds per wall-second of the
 median call. Output: a Markdown table (printed and saved) and a JSON file with every raw
-number, in `--out` (default benchmarks/results/<device>-<date>.{md,json}; a precision other
-than fp32 and a --chunk-batch-size add -<precision> and -chunk<N> to the name).
+number, in `--out` (default benchmarks/results/<device>-<date>.{md,json}; a --precision and a
+--chunk-batch-size add -<precision> and -chunk<N> to the name). Without --precision each
+module runs in its own default precision (the general variant's "auto": bf16 on a CPU with
+native bf16); every row names the precision it ran in.
 """
 
 import argparse
@@ -128,11 +130,12 @@ def worker(job: dict) -> dict:
 
         hear_compat.positional_librosa_mel()
     module = importlib.import_module(MODELS[name])
-    options = {"precision": job["precision"]} if job["precision"] != "fp32" else {}
+    options = {"precision": job["precision"]} if job["precision"] else {}
     if job.get("chunk_batch_size") and name != "naive":
         options["chunk_batch_size"] = job["chunk_batch_size"]
     model = module.load_model(**options).to(device)
     unit_flops, units = count_work(name, model)
+    precision = "fp32" if name == "naive" else model.precision_on(torch.device(device))
     audio = make_audio(job["batch"], job["seconds"], model.sample_rate).to(device)
     if job["mode"] == "both":
         def fn(audio, model):
@@ -161,6 +164,7 @@ def worker(job: dict) -> dict:
     out = out[-1] if job["mode"] == "one-pass" else out[0] if isinstance(out, tuple) else out
     return {
         **job,
+        "precision": precision,  # the one it ran in ("auto" resolved)
         "sample_rate": model.sample_rate,
         "audio_seconds": job["batch"] * job["seconds"],
         "warmup_s": warmup_s,
@@ -242,13 +246,14 @@ def table(results: list, peaks: dict) -> str:
     ok = [r for r in results if "error" not in r]
     naive = {(r["case"], r["mode"]): r for r in ok if r["model"] == "naive"}
     rows = [
-        "| model | case | mode | x real time (median) | best | naive x real time | ours / naive "
-        "| extra peak MB | GFLOP/s | % of peak |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | case | mode | precision | x real time (median) | best | naive x real time "
+        "| ours / naive | extra peak MB | GFLOP/s | % of peak |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         if "error" in r:
-            rows.append(f"| {r['model']} | {r['case']} | {r['mode']} | error: {r['error']} |||||||")
+            rows.append(f"| {r['model']} | {r['case']} | {r['mode']} | {r['precision'] or ''} "
+                        f"| error: {r['error']} |||||||")
             continue
         xrt = r["audio_seconds"] / r["median_s"]
         ref = naive.get((r["case"], NAIVE_REFERENCE.get(r["mode"], r["mode"])))
@@ -256,7 +261,7 @@ def table(results: list, peaks: dict) -> str:
         gflops = r["flops_per_call"] / r["median_s"] / 1e9
         peak = peaks.get(r["precision"])
         rows.append(
-            f"| {r['model']} | {r['case']} | {r['mode']} | {xrt:.0f} | "
+            f"| {r['model']} | {r['case']} | {r['mode']} | {r['precision']} | {xrt:.0f} | "
             f"{r['audio_seconds'] / r['best_s']:.0f} | "
             + (f"{ref_xrt:.0f} | {xrt / ref_xrt:.2f} | " if ref_xrt else "n/a | n/a | ")
             + f"{r['extra_peak_mb']:.0f} | {gflops:.1f} | "
@@ -268,8 +273,8 @@ def table(results: list, peaks: dict) -> str:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--models", nargs="+", default=["kwmlp_d4", "kwmlp_d12", "asmrh"],
-                    choices=[m for m in MODELS if m != "naive"])
+    ap.add_argument("--models", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
+                    help="default: every variant")
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES,
                     help="timestamp, scene, both (the two calls in turn on the same audio), "
                          "one-pass (both outputs from one call; naive: compared with its both)")
@@ -280,8 +285,9 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: two small cases, one timed call, all in this process")
     ap.add_argument("--repeats", type=int, default=None, help="timed calls (default 5, quick 1)")
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16", "fp16"],
-                    help="passed to load_model(precision=...) of hear_mixers modules")
+    ap.add_argument("--precision", default=None, choices=["fp32", "tf32", "bf16", "fp16", "auto"],
+                    help="passed to load_model(precision=...) of hear_mixers modules "
+                         "(default: each module's own)")
     ap.add_argument("--chunk-batch-size", type=int, default=None,
                     help="passed to load_model(chunk_batch_size=...) of hear_mixers modules "
                          "(default: the API's, 64 windows on CPU, 256 on GPU)")
@@ -333,7 +339,7 @@ def main(argv=None) -> None:
                 job = {"model": name, "case": case, "batch": batch, "seconds": seconds,
                        "mode": mode, "device": args.device, "repeats": repeats,
                        "threads": args.threads, "chunk_batch_size": args.chunk_batch_size,
-                       "precision": "fp32" if name == "naive" else args.precision}
+                       "precision": None if name == "naive" else args.precision}
                 r = run_job(job, args.timeout, in_process=args.quick)
                 results.append(r)
                 print(f"  {name:10s} {case:8s} {mode:9s} "
@@ -342,8 +348,10 @@ def main(argv=None) -> None:
                          f"extra peak {r['extra_peak_mb']:6.0f} MB"), flush=True)
 
     info["load_average_end"] = list(os.getloadavg())
-    peak, peak_label = peak_flops(info, args.device, args.precision)
-    peaks = {p: peak_flops(info, args.device, p)[0] for p in ("fp32", args.precision)}
+    ran_in = sorted({r["precision"] for r in results if r.get("precision")} | {"fp32"})
+    peaks = {p: peak_flops(info, args.device, p)[0] for p in ran_in}
+    labels = "; ".join(f"{p}: {peak_flops(info, args.device, p)[1]}"
+                       + (f" = {peaks[p] / 1e9:.0f} GFLOP/s" if peaks[p] else "") for p in ran_in)
     md = "\n".join([
         f"# hear_mixers benchmark, {args.device}, {info['date']}",
         "",
@@ -351,10 +359,10 @@ def main(argv=None) -> None:
         f"threads, torch {info['torch']}, GPU: {info['gpu'] or 'none'}; load average "
         f"{info['load_average_start'][0]:.2f} at start, {info['load_average_end'][0]:.2f} at end"
         + (" (busy machine: timings not representative)." if busy else "."),
-        f"Precision {args.precision}; chunk batch size "
+        f"Precision: {args.precision or 'each module its own'}; chunk batch size "
         f"{args.chunk_batch_size or 'the API default'}; {repeats} timed calls after one warm-up"
         + ("; --quick: all in one process, peaks not isolated" if args.quick else "") + "; "
-        f"peak for % of peak: {peak_label}" + (f" = {peak / 1e9:.0f} GFLOP/s." if peak else "."),
+        f"peak for % of peak ({labels}).",
         "Cases: " + ", ".join(f"{c} = {b} clip(s) of {s:g} s" for c, (b, s) in cases.items())
         + "; naive runs on audio of the same durations at its own 44.1 kHz.",
         "ours / naive: throughput ratio (above 1: faster than naive; a one-pass row is "
@@ -369,11 +377,11 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     # runs that differ in precision or chunk size get files of their own
     stem = (f"{args.device}-{info['date'][:10]}" + ("-quick" if args.quick else "")
-            + (f"-{args.precision}" if args.precision != "fp32" else "")
+            + (f"-{args.precision}" if args.precision else "")
             + (f"-chunk{args.chunk_batch_size}" if args.chunk_batch_size else ""))
     (out / f"{stem}.md").write_text(md)
     raw = {"machine": info, "precision": args.precision, "peak_flops": peaks,
-           "peak_label": peak_label, "results": results}
+           "peak_label": labels, "results": results}
     (out / f"{stem}.json").write_text(json.dumps(raw, indent=1))
     print(f"wrote {out / stem}.md and .json")
 

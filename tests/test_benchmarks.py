@@ -100,4 +100,5 @@ def test_one_pass_runs_the_encoder_once_and_is_compared_with_naives_two_calls(tm
     assert ours["output_shape"] == [4, 1024]  # the scene embeddings
     line = next(row for row in next(tmp_path.glob("*.md")).read_text().splitlines()
                 if row.startswith("| kwmlp_d4 | 4x1s | one-pass |"))
-    assert line.split("|")[6].strip() != "n/a"  # naive's both row is the reference
+    assert line.split("|")[4].strip() == "fp32"  # the precision it ran in
+    assert line.split("|")[7].strip() != "n/a"  # naive's both row is the reference
