@@ -54,7 +54,11 @@ class Encoder(nn.Module):
         size = self.geometry.window_samples
         if audio.shape[-1] != size:
             raise ValueError(f"{self.arch} takes windows of {size} samples, got {audio.shape[-1]}")
-        x = self.patchify(self.frontend(audio))
+        # under autocast (precision="bf16"/"fp16") the blocks' matmuls run in reduced precision,
+        # but the frontend, the stem and the residual stream stay float32: rounding the
+        # features to bf16 before the stem moved the embeddings most (docs/embeddings.md)
+        with torch.autocast(audio.device.type, enabled=False):
+            x = self.patchify(self.frontend(audio))  # float32 tokens; x + block(x) stays float32
         out = {}
         for d, block in enumerate(self.blocks[: max(depths)], start=1):
             x = block(x)
