@@ -45,6 +45,7 @@ import torch
 from tqdm import tqdm
 
 from hear_mixers import outputs
+from hear_mixers.api import AUTO, PRECISIONS
 from hear_mixers.audio_io import AudioReader, duration, find_audio, first_line, parse_suffixes
 from hear_mixers.shipped import sha256_file, shipped_sums, shipped_weights, weights_dir
 from hear_mixers.streaming import embed_blocks
@@ -96,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="folder search: only these suffixes (wav,mp3), or +xyz to add one "
                             "to every suffix libsndfile reads (the default)")
     embed.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    embed.add_argument("--precision", choices=[*PRECISIONS, AUTO], default=None,
+                       help="the model's precision option (default: the variant's own; the "
+                            "general variant's is auto: bf16 on a CPU with native bf16)"),
     embed.add_argument("--batch-size", type=_positive, default=16, help="files per batch")
     embed.add_argument("--threads", type=_positive, default=None,
                        help="torch threads (default: the cores this process may use; "
@@ -160,7 +164,7 @@ def embed_files(args) -> int:
         return ray_engine.embed(args)  # --threads: per actor, default 1
     args.threads = args.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(args.threads)
-    module, model, weights = load(args.model, args.depth, args.device)
+    module, model, weights = load(args.model, args.depth, args.device, args.precision)
     files, ignored = list_inputs(args.inputs, args.ext)
     out = Path(args.out)
     config = outputs.run_config(args.model, model, sha256_file(weights), args.mode, args.format)
@@ -230,12 +234,14 @@ def open_output(out: Path, config: dict, overwrite: bool):
     return outputs.NpyOutput(out, config["mode"], config["size"])
 
 
-def load(name: str, depth, device: str):
-    """--model, --depth, --device -> (module with the HEAR functions, model on the device,
-    weight file)."""
+def load(name: str, depth, device: str, precision: str | None = None):
+    """--model, --depth, --device, --precision -> (module with the HEAR functions, model on
+    the device, weight file)."""
     if device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available")
     options = {} if depth is None else {"depth": depth}
+    if precision is not None:
+        options["precision"] = precision
     if name in VARIANTS:
         module = importlib.import_module(VARIANTS[name].module)
         path = ""

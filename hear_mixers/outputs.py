@@ -42,7 +42,9 @@ def run_config(model_name: str, model, weights_sha256: str, mode: str, fmt: str)
     return {
         "model": model_name, "weights_sha256": weights_sha256, "depths": list(model.depths),
         "scene_pooling": model.scene_pooling, "seam_context": model.seam_context,
-        "precision": model.precision, "sample_rate": model.sample_rate, "mode": mode,
+        # the precision the model runs in where it is ("auto" resolved: bf16 or fp32)
+        "precision": model.precision_on(next(model.parameters()).device),
+        "sample_rate": model.sample_rate, "mode": mode,
         "format": fmt, "version": __version__,
         # the size of the arrays in name.npy / the embedding column
         "size": model.timestamp_embedding_size if mode == "timestamps"

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from hear_mixers import cli, outputs
 from hear_mixers.audio_io import AudioReader, find_audio, first_line, readable_suffixes
@@ -42,7 +43,9 @@ def embed(args) -> int:
     if "://" in str(args.out):
         raise cli.UsageError("--out: the driver writes the shards to a local (or mounted) "
                              f"folder, got {args.out}")
-    _, model, weights = cli.load(args.model, args.depth, "cpu")  # checks the model early
+    _, model, weights = cli.load(args.model, args.depth, "cpu", args.precision)  # checks it early
+    # "auto" is resolved here, once: every actor runs in the driver's choice, whatever its CPU
+    args.precision = model.precision_on(torch.device("cpu"))
     files, ignored = list_inputs(args.inputs, args.ext)
     out = Path(args.out)
     config = outputs.run_config(args.model, model, sha256_file(weights), args.mode, "parquet")
@@ -129,7 +132,8 @@ def _dataset(ray, args, model, todo):
         _Embed, batch_format="numpy", batch_size=args.batch_size,
         compute=ray.data.ActorPoolStrategy(size=workers),
         fn_constructor_kwargs={"model": args.model, "depth": args.depth, "mode": args.mode,
-                               "device": "cuda" if gpus else "cpu", "threads": threads},
+                               "device": "cuda" if gpus else "cpu", "threads": threads,
+                               "precision": args.precision},
         runtime_env={"env_vars": env} if env else None, **resources)
 
 
@@ -226,11 +230,11 @@ def _size(f) -> int:
 class _Embed:
     """A Ray actor: one model; a batch of decoded files -> their embeddings."""
 
-    def __init__(self, model: str, depth, mode: str, device: str, threads: int):
+    def __init__(self, model: str, depth, mode: str, device: str, threads: int, precision: str):
         import torch
 
         torch.set_num_threads(threads)
-        self.module, self.model, _ = cli.load(model, depth, device)
+        self.module, self.model, _ = cli.load(model, depth, device, precision)
         self.mode, self.calls = mode, 0
 
     def __call__(self, batch: dict) -> dict:

@@ -339,6 +339,25 @@ def test_a_folder_written_by_another_configuration_is_refused(tmp_path, capsys):
     assert not np.array_equal(np.load(out / "x.npy"), first)
 
 
+def test_the_manifest_records_the_precision_run_in_and_refuses_another(tmp_path, capsys):
+    """The general variant's precision "auto" is recorded as what it resolved to here, so a
+    run on a CPU that resolves it otherwise is refused instead of mixing bf16 and fp32."""
+    from hear_mixers.api import native_bf16_cpu
+
+    write(tmp_path / "in" / "x.wav", 0.5)
+    out = tmp_path / "o"
+    assert run(capsys, "embed", tmp_path / "in", "--model", "general", "--out", out)[0] == 0
+    here = "bf16" if native_bf16_cpu() else "fp32"
+    assert json.loads((out / "_hear_mixers.json").read_text())["precision"] == here
+    other = "fp32" if here == "bf16" else "bf16"
+    status, _, err = run(capsys, "embed", tmp_path / "in", "--model", "general", "--precision",
+                         other, "--out", out)
+    assert status == 2 and f"precision {here!r} there, {other!r} in this run" in err
+    status, _, _ = run(capsys, "embed", tmp_path / "in", "--model", "general", "--precision",
+                       other, "--out", out, "--overwrite")
+    assert status == 0 and json.loads((out / "_hear_mixers.json").read_text())["precision"] == other
+
+
 @pytest.mark.parametrize("mode", ["scene", "timestamps", "both"])
 def test_parquet_rows_read_back_with_pyarrow_and_pandas(tmp_path, capsys, shipped, mode):
     pq = pytest.importorskip("pyarrow.parquet")

@@ -75,7 +75,7 @@ def test_the_embedding_actor_matches_the_cli(tmp_path, device, monkeypatch):
                for i in range(4)]
     assert [d["long"] for d in decoded] == [False, False, False, True]
     batch = {key: ray_engine._column([d[key] for d in decoded]) for key in decoded[0]}
-    actor = ray_engine._Embed("kwmlp", None, "timestamps", device, 1)
+    actor = ray_engine._Embed("kwmlp", None, "timestamps", device, 1, "fp32")
     result = actor(batch)
     reference = cli.load("kwmlp", None, "cpu")[1]
     for i in range(4):
