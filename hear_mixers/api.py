@@ -131,7 +131,7 @@ class Embedder(nn.Module):
         out = audio.new_empty(batch * n_win, frames, self.timestamp_embedding_size)
         precision = self.precision_on(audio.device)
         chunk, dtype = self.chunk_size(audio.device), PRECISIONS[precision]
-        # reduced precision: the encoder under autocast (its frontend stays float32); `out`
+        # reduced precision: the blocks under autocast (frontend and stem stay float32); `out`
         # stays float32, so the embeddings come back float32
         with torch.autocast(audio.device.type, dtype=dtype, enabled=dtype is not None), \
                 _tf32_matmuls(precision == "tf32" and audio.device.type == "cuda"):
@@ -182,8 +182,9 @@ def load_model(model_file_path: str, **options) -> Embedder:
         windows; default: 160 ms worth (KW-MLP 16, the small ASMs 2).
     chunk_batch_size: windows per encoder forward (memory bound for long audio); default
         64 on CPU, 256 on other devices.
-    precision: "fp32" (default), or "bf16" / "fp16" to run the encoder under torch.autocast
-        (meant for GPUs and for CPUs with native bf16; the frontend stays float32 and
+    precision: "fp32" (the API's default; the general variant's is "auto"), or "bf16" /
+        "fp16" to run the encoder's blocks under torch.autocast (meant for GPUs and for CPUs
+        with native bf16; the frontend, the stem and the residual stream stay float32 and
         embeddings come back float32); "tf32": float32 tensors, CUDA matmuls in TF32 during
         our calls only; the same as "fp32" on other devices; "auto": "bf16" on a CPU with
         native bf16 (AVX512-BF16 or AMX), "fp32" elsewhere (decided at each call, on the

@@ -43,13 +43,15 @@ VARIANTS = {v.name: v for v in [
     Variant("kwmlp_d12", "kwmlp.pt", "KW-MLP, embeddings from block 12 of 12", {"depth": 12}),
     Variant("asmrh", "asmrh.pt",
             "ASM-RH (Roll-Time and Hermit-FFT mixing), small, from the last block; "
-            "undertrained (3 epochs)"),
+            "undertrained (3 epochs); bf16 on CPUs with native bf16",
+            {"precision": "auto"}),
     Variant("asm", "asm.pt",
             "ASM (plain MLP-Mixer over fbank patches), small, from the last block; "
             "undertrained (3 epochs)"),
     Variant("general", "general.pt",
             "ASM-RH trained on speech, music and sound events, blocks 3 and 6 of 6 "
-            "concatenated", {"depth": [3, 6]}),
+            "concatenated; bf16 on CPUs with native bf16",
+            {"depth": [3, 6], "precision": "auto"}),
 ]}
 DEFAULT = "general"  # what the package module `hear_mixers` itself serves: the best
 # mean over the evaluation suite's tasks (README, "Headline scores")
