@@ -349,9 +349,10 @@ def main(argv=None) -> None:
 
     info["load_average_end"] = list(os.getloadavg())
     ran_in = sorted({r["precision"] for r in results if r.get("precision")} | {"fp32"})
-    peaks = {p: peak_flops(info, args.device, p)[0] for p in ran_in}
-    labels = "; ".join(f"{p}: {peak_flops(info, args.device, p)[1]}"
-                       + (f" = {peaks[p] / 1e9:.0f} GFLOP/s" if peaks[p] else "") for p in ran_in)
+    found = {p: peak_flops(info, args.device, p) for p in ran_in}  # p -> (FLOP/s, label)
+    peaks = {p: flop_s for p, (flop_s, _) in found.items()}
+    labels = "; ".join(f"{p}: {label}" + (f" = {flop_s / 1e9:.0f} GFLOP/s" if flop_s else "")
+                       for p, (flop_s, label) in found.items())
     md = "\n".join([
         f"# hear_mixers benchmark, {args.device}, {info['date']}",
         "",

@@ -231,19 +231,20 @@ def prediction_step(model: Model, task: str, task_dir: Path, output: Path, grid:
     # the stamp records the grid: scores from another grid are not reused, and heareval's
     # own marker is removed first (heareval skips a folder that has one, whatever the grid)
     stamp = json.dumps({"grid": grid})
-    done = _prediction_stamp(output, model, task)
+    done = _prediction_stamp(output, model.name, task)
     return Step("predictions", model.name, task, cmd, log, done, stamp=stamp,
                 produces=where / SCORES_FILE,
                 stale=(where / SCORES_FILE, where / "prediction-done.json"))
 
 
-def _prediction_stamp(output: Path, model: Model, task: str) -> Path:
+def _prediction_stamp(output: Path, model: str, task: str) -> Path:
     """Where the runner records the grid of a model's finished predictions on a task."""
-    return output / "state" / f"predicted-{model.name}-{task}.json"
+    return output / "state" / f"predicted-{model}-{task}.json"
 
 
-def _grid_of_scores(output: Path, model: Model, task: str) -> str | None:
-    """The grid recorded when the runner made a model's scores on a task (None: unknown)."""
+def grid_of_scores(output: Path, model: str, task: str) -> str | None:
+    """The grid recorded when the runner made a model's scores on a task (None: unknown,
+    or not scored)."""
     stamp = _prediction_stamp(output, model, task)
     return json.loads(stamp.read_text()).get("grid") if stamp.exists() else None
 
@@ -370,6 +371,11 @@ def built_task(output: Path, name: str) -> Path | None:
     return Path(json.loads(record.read_text())["path"]) if record.exists() else None
 
 
+def built_tasks(output: Path) -> list[str]:
+    """The names of the tasks built in OUTPUT (those with a record for `built_task`)."""
+    return sorted(p.stem.removeprefix("task-") for p in (output / "state").glob("task-*.json"))
+
+
 def evaluate(
     config: Config,
     only_tasks: Sequence[str] = (),
@@ -403,7 +409,7 @@ def evaluate(
             scores_file = task_dir and embedding_dir(model, task_dir, output) / SCORES_FILE
             if scores_file and scores_file.exists():
                 score = read_score(model.name, scores_file)
-                scores.append(replace(score, grid=_grid_of_scores(output, model, task)))
+                scores.append(replace(score, grid=grid_of_scores(output, model.name, task)))
     if scores:
         write_summary(scores, output)
     return scores

@@ -15,7 +15,6 @@ embeddings; the scores to OUTPUT/seeds/scores.csv and scores.md.
 
 import argparse
 import csv
-import json
 import os
 import statistics
 import subprocess
@@ -24,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaluation.run import built_task
+from evaluation.run import built_task, built_tasks, grid_of_scores
 from evaluation.summary import SCORES_FILE, read_score
 
 HEAREVAL_SEED = 42  # heareval's own: the suite run's scores
@@ -47,12 +46,11 @@ class Job:
 def suite_tasks(output: Path, model: str) -> dict[str, tuple[Path, str]]:
     """task -> (embedding folder, grid) for every task the suite scored for `model`."""
     found = {}
-    for stamp in sorted((output / "state").glob(f"predicted-{model}-*.json")):
-        task = stamp.stem.removeprefix(f"predicted-{model}-")
-        task_dir = built_task(output, task)
-        folders = list((output / "embeddings" / model).glob(f"*/{task_dir.name}")) if task_dir else []
-        if len(folders) == 1 and (folders[0] / SCORES_FILE).exists():
-            found[task] = (folders[0], json.loads(stamp.read_text())["grid"])
+    for task in built_tasks(output):
+        grid = grid_of_scores(output, model, task)
+        folders = list((output / "embeddings" / model).glob(f"*/{built_task(output, task).name}"))
+        if grid is not None and len(folders) == 1 and (folders[0] / SCORES_FILE).exists():
+            found[task] = (folders[0], grid)
     return found
 
 

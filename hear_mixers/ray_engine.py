@@ -231,8 +231,6 @@ class _Embed:
     """A Ray actor: one model; a batch of decoded files -> their embeddings."""
 
     def __init__(self, model: str, depth, mode: str, device: str, threads: int, precision: str):
-        import torch
-
         torch.set_num_threads(threads)
         self.module, self.model, _ = cli.load(model, depth, device, precision)
         self.mode, self.calls = mode, 0
@@ -275,8 +273,6 @@ class _Embed:
 
 
 def _tensor(audio: np.ndarray):
-    import torch
-
     return torch.from_numpy(audio)  # (B, N)
 
 
