@@ -25,6 +25,7 @@ import copy
 import math
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 from torch.utils import _pytree as pytree
@@ -51,19 +52,21 @@ def rfft_flops(n: int) -> float:
 
 def kwmlp_window_flops(cfg, max_depth: int, final_norm: bool) -> dict:
     """FLOPs of one KW-MLP window (frontend + stem + `max_depth` blocks), split in parts;
-    `matmul` is the share FlopCounterMode sees (mel, DCT, stem, block matmuls)."""
+    `frontend` is the frame-local part, `matmul` the share FlopCounterMode sees (mel, DCT,
+    stem, block matmuls)."""
     fe = cfg.frontend
     t, d, h = cfg.num_frames, cfg.dim, cfg.dim * cfg.ff_mult  # 98, 64, 256
     c, bins = h // 2, fe.n_fft // 2 + 1  # 128, 241
     ln, gelu = ELEMENTWISE_FLOPS["layer_norm"], ELEMENTWISE_FLOPS["gelu"]
-    mel_dct = 2 * t * bins * fe.n_mels + 2 * t * fe.n_mels * fe.n_mfcc
-    frontend = (
+    mel, dct = 2 * t * bins * fe.n_mels, 2 * t * fe.n_mels * fe.n_mfcc
+    frontend = (  # frame-local (`MFCC.log_mel`): once per frame of the clip
         t * fe.n_fft  # window
         + t * rfft_flops(fe.n_fft)  # one real FFT per frame
         + 3 * t * bins  # re^2 + im^2
-        + mel_dct
-        + t * fe.n_mels * (2 + ELEMENTWISE_FLOPS["log"] + 2)  # clamp, log10, x10, max, floor
+        + mel
+        + t * fe.n_mels * (2 + ELEMENTWISE_FLOPS["log"])  # clamp, log10, x10
     )
+    cepstra = dct + 2 * t * fe.n_mels  # per window (`MFCC.cepstra`): floor, max, DCT
     stem = 2 * t * fe.n_mfcc * d + t * d
     block_mm = 2 * t * d * h + 2 * t * t * c + 2 * t * c * d  # proj_in, time mixing, proj_out
     block = (
@@ -74,12 +77,13 @@ def kwmlp_window_flops(cfg, max_depth: int, final_norm: bool) -> dict:
     )
     parts = {
         "frontend": frontend,
+        "cepstra": cepstra,
         "stem": stem,
         "blocks": max_depth * block,
         "final_norm": t * d * ln if final_norm else 0,
     }
     parts["total"] = sum(parts.values())
-    parts["matmul"] = mel_dct + 2 * t * fe.n_mfcc * d + max_depth * block_mm
+    parts["matmul"] = mel + dct + 2 * t * fe.n_mfcc * d + max_depth * block_mm
     return parts
 
 
@@ -92,14 +96,24 @@ def naive_frame_flops(n_fft: int = 4096, n_mels: int = 256, dim: int = 4096) -> 
 
 
 def embedder_window_flops(model) -> dict:
-    """Per-window FLOPs of a hear_mixers Embedder: analytic for KW-MLP, else the matmul
-    count of FlopCounterMode on one window (marked 'measured')."""
+    """FLOPs of one lone window of a hear_mixers Embedder (its frontend included): analytic
+    for KW-MLP, else the matmul count of FlopCounterMode (marked 'measured'). `frontend` is
+    the frame-local share, which the API runs once per feature frame of a clip, not once per
+    window (see `flops_per_call`)."""
     enc, depths = model.encoder, model.depths
     if getattr(enc, "arch", None) == "kwmlp":
         parts = kwmlp_window_flops(enc.cfg, max(depths), enc.geometry.num_blocks in depths)
         return {**parts, "source": "analytic"}
-    matmul = measured_window_flops(enc, depths)
-    return {"total": matmul, "matmul": matmul, "source": "measured (matmuls only)"}
+    matmul, frontend = measured_window_flops(enc, depths), measured_feature_flops(enc)
+    return {"total": matmul, "matmul": matmul, "frontend": frontend,
+            "source": "measured (matmuls only)"}
+
+
+def flops_per_call(per_window: dict, windows: int, feature_frames: int, geometry) -> float:
+    """FLOPs of an API call that ran `windows` encoder windows over `feature_frames` frames
+    of clip features: the frame-local frontend per frame, the rest per window."""
+    per_frame = per_window["frontend"] / geometry.window_features
+    return windows * (per_window["total"] - per_window["frontend"]) + feature_frames * per_frame
 
 
 def measured_window_flops(encoder, depths, n: int = 2) -> float:
@@ -111,6 +125,18 @@ def measured_window_flops(encoder, depths, n: int = 2) -> float:
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         encoder.forward_intermediates(windows, depths)
+    return counter.get_total_flops() / n
+
+
+def measured_feature_flops(encoder, n: int = 2) -> float:
+    """Matmul FLOPs of `encoder.features` over one window's audio (FlopCounterMode)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    param = next(encoder.parameters())
+    windows = torch.zeros(n, encoder.geometry.window_samples, device=param.device)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        encoder.features(windows)
     return counter.get_total_flops() / n
 
 
@@ -162,15 +188,26 @@ def _tensors(tree) -> list:
 
 
 @contextlib.contextmanager
-def captured_windows(encoder):
-    """Inside the block, the list of window batches (n, window_samples) that the API hands to
-    `encoder.forward_intermediates`, in call order."""
-    windows, run = [], encoder.forward_intermediates
-    encoder.forward_intermediates = lambda w, depths: windows.append(w) or run(w, depths)
+def captured_work(encoder):
+    """Inside the block, what the API hands the encoder, in call order: `audio`, the (n,
+    samples) batches whose features it computes (once per clip), `frames`, the number of
+    feature frames (clips x frames) that makes, and `windows`, the (n, bins,
+    window_features) feature windows it runs through the encoder."""
+    work = SimpleNamespace(audio=[], frames=0, windows=[])
+    features, forward = encoder.features, encoder.forward_features
+
+    def count_features(audio):
+        out = features(audio)  # (n, bins, frames)
+        work.audio.append(audio)
+        work.frames += out.shape[0] * out.shape[-1]
+        return out
+
+    encoder.features = count_features
+    encoder.forward_features = lambda w, depths: work.windows.append(w) or forward(w, depths)
     try:
-        yield windows
+        yield work
     finally:
-        del encoder.forward_intermediates
+        del encoder.features, encoder.forward_features
 
 
 def measured_window_bytes(model, precision: str = "fp32", n: int = 256) -> dict:
@@ -184,9 +221,9 @@ def measured_window_bytes(model, precision: str = "fp32", n: int = 256) -> dict:
     model.chunk_batch_size, model.precision = n, precision
     audio = torch.zeros(n, model.sample_rate, device=next(model.parameters()).device)
     counter = TrafficCounter()
-    with captured_windows(model.encoder) as windows, counter:
+    with captured_work(model.encoder) as work, counter:
         emb, _ = get_timestamp_embeddings(audio, model)
-    per = 1 / sum(len(w) for w in windows)
+    per = 1 / sum(len(w) for w in work.windows)
     return {"read": counter.read * per, "written": counter.written * per,
             "total": (counter.read + counter.written) * per, "ops": counter.ops,
             "ideal": (distinct_bytes(audio) + distinct_bytes(emb)) * per}
@@ -229,14 +266,16 @@ def cpu_peak_gflops(cores: int):
 # ---------------------------------------------------------------------------- report
 
 
-def windows_per_second(model, seconds: float) -> float:
-    """Encoder windows per audio-second that the API runs for one clip (counted, not derived,
-    so seams and end alignment are whatever api.Embedder does)."""
+def flops_per_second(model, seconds: float) -> float:
+    """FLOPs per audio-second of the API on one clip of `seconds` (windows and feature
+    frames counted, not derived, so seams and end alignment are whatever api.Embedder does)."""
     from hear_mixers.api import get_timestamp_embeddings
 
-    with captured_windows(model.encoder) as windows:
+    with captured_work(model.encoder) as work:
         get_timestamp_embeddings(torch.zeros(1, round(seconds * model.sample_rate)), model)
-    return sum(len(w) for w in windows) / seconds
+    windows = sum(len(w) for w in work.windows)
+    per = embedder_window_flops(model)
+    return flops_per_call(per, windows, work.frames, model.encoder.geometry) / seconds
 
 
 def shipped_models() -> dict:
@@ -273,9 +312,9 @@ def main(argv=None) -> None:
         no_seam.seam_context = 0
         print(f"| {name} | {per['source']} | {per['total'] / 1e6:.1f} | "
               f"{per['matmul'] / 1e6:.1f} | {measured / 1e6:.1f} | "
-              f"{per['total'] * windows_per_second(model, 1.0) / 1e6:.0f} | "
-              f"{per['total'] * windows_per_second(model, args.long) / 1e6:.0f} | "
-              f"{per['total'] * windows_per_second(no_seam, args.long) / 1e6:.0f} |")
+              f"{flops_per_second(model, 1.0) / 1e6:.0f} | "
+              f"{flops_per_second(model, args.long) / 1e6:.0f} | "
+              f"{flops_per_second(no_seam, args.long) / 1e6:.0f} |")
     from hear_mixers.models.kwmlp import KWMLPConfig
 
     cfg = KWMLPConfig()

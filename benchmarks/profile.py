@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from benchmarks.flops import captured_windows
+from benchmarks.flops import captured_work
 from benchmarks.run import make_audio
 from hear_mixers.api import PRECISIONS
 
@@ -38,22 +38,28 @@ def main(argv=None) -> None:
     enc, depths = model.encoder, model.depths
     audio = make_audio(args.batch, args.seconds, model.sample_rate).to(args.device)
 
-    with captured_windows(enc) as chunks:  # the windows the API hands to the encoder
+    with captured_work(enc) as work:  # the audio and windows the API hands to the encoder
         module.get_timestamp_embeddings(audio, model)
+    chunks = work.windows  # (n, bins, window_features) feature windows
 
     def blocks(x):
         for d, block in enumerate(enc.blocks[: max(depths)], start=1):
             x = block(x)
         return enc.norm(x) if enc.geometry.num_blocks in depths else x
 
+    def float32(fn):  # the API runs the frontend and the stem with autocast off
+        def run():
+            with torch.autocast(torch.device(args.device).type, enabled=False):
+                return fn()
+        return run
+
     autocast = torch.autocast(torch.device(args.device).type, dtype=dtype, enabled=dtype is not None)
-    with torch.no_grad(), autocast:  # the stages' inputs as the API makes them
-        feats = [enc.frontend(w) for w in chunks]
-        tokens = [enc.patchify(f) for f in feats]
-    stages = {  # name -> callable over all chunks
+    with torch.no_grad():  # the blocks' inputs as the API makes them
+        tokens = [enc.tokens(w) for w in chunks]
+    stages = {  # name -> callable over the whole call's work
         "api total": lambda: module.get_timestamp_embeddings(audio, model),
-        "frontend": lambda: [enc.frontend(w) for w in chunks],
-        "stem": lambda: [enc.patchify(f) for f in feats],
+        "frontend, once per clip": float32(lambda: [enc.features(a) for a in work.audio]),
+        "window features -> tokens (stem)": float32(lambda: [enc.tokens(w) for w in chunks]),
         f"blocks 1..{max(depths)}": lambda: [blocks(x) for x in tokens],
     }
     best = {k: float("inf") for k in stages}

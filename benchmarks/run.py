@@ -105,18 +105,32 @@ class PeakMemory:
         return "cuda max_memory_allocated - memory_allocated" if self.cuda else self.method
 
 
-def count_work(name: str, model) -> tuple[dict, list]:
-    """Per-unit FLOPs and a list that fills with the units processed per call
-    (encoder windows for hear_mixers, frames for naive)."""
-    units: list[int] = []
+def count_work(name: str, model):
+    """A function giving the FLOPs of the calls made since the last time it was asked, and
+    the units those calls processed (encoder windows for hear_mixers, frames for naive)."""
+    units, frames = [], []
     if name == "naive":
+        per = flops.naive_frame_flops()["total"]
         model.register_forward_pre_hook(lambda m, inp: units.append(inp[0].shape[0]))
-        return flops.naive_frame_flops(), units
+        return lambda: (per * sum(units), sum(units)), "analytic"
     enc = model.encoder
-    unit_flops = flops.embedder_window_flops(model)
-    run = enc.forward_intermediates  # count the windows the API hands to the encoder
-    enc.forward_intermediates = lambda w, depths: units.append(w.shape[0]) or run(w, depths)
-    return unit_flops, units
+    per = flops.embedder_window_flops(model)
+    features, forward = enc.features, enc.forward_features  # count what the API hands over
+
+    def count_features(audio):
+        out = features(audio)  # (n, bins, frames)
+        frames.append(out.shape[0] * out.shape[-1])
+        return out
+
+    enc.features = count_features
+    enc.forward_features = lambda w, depths: units.append(w.shape[0]) or forward(w, depths)
+
+    def done():
+        windows, feature_frames = sum(units), sum(frames)
+        units.clear(), frames.clear()
+        return flops.flops_per_call(per, windows, feature_frames, enc.geometry), windows
+
+    return done, per.get("source", "analytic")
 
 
 def worker(job: dict) -> dict:
@@ -134,7 +148,7 @@ def worker(job: dict) -> dict:
     if job.get("chunk_batch_size") and name != "naive":
         options["chunk_batch_size"] = job["chunk_batch_size"]
     model = module.load_model(**options).to(device)
-    unit_flops, units = count_work(name, model)
+    work_done, flops_source = count_work(name, model)
     precision = "fp32" if name == "naive" else model.precision_on(torch.device(device))
     audio = make_audio(job["batch"], job["seconds"], model.sample_rate).to(device)
     if job["mode"] == "both":
@@ -153,7 +167,7 @@ def worker(job: dict) -> dict:
     out = fn(audio, model)
     sync()
     warmup_s = time.perf_counter() - t
-    units_per_call = sum(units)
+    flops_per_call, units_per_call = work_done()
     times = []
     for _ in range(job["repeats"]):
         sync()
@@ -175,9 +189,8 @@ def worker(job: dict) -> dict:
         "memory_method": memory.describe(),
         "output_shape": list(out.shape),
         "units_per_call": units_per_call,  # encoder windows (hear_mixers) or frames (naive)
-        "flops_per_unit": unit_flops["total"],
-        "flops_source": unit_flops.get("source", "analytic"),
-        "flops_per_call": units_per_call * unit_flops["total"],
+        "flops_source": flops_source,
+        "flops_per_call": flops_per_call,
         "torch_threads": torch.get_num_threads(),
     }
 

@@ -13,7 +13,9 @@ overlap by 2 * seam_context frames; each frame is taken from the window in which
 least `seam_context` frames of real context on both sides (the first and last frames of the
 audio excepted), so every frame appears once and no frame sits at a window edge unless it
 is at the edge of the audio. The last window is aligned to the end of the audio, so only
-audio shorter than one window is padded (with zeros, at the end).
+audio shorter than one window is padded (with zeros, at the end). The frontend's frame-local
+part runs once per clip and the windows are cut from its features (`Encoder.features`), so
+overlapping windows share them.
 """
 
 import contextlib
@@ -127,7 +129,9 @@ class Embedder(nn.Module):
         win = torch.div(t - margin, step, rounding_mode="floor").clamp(0, n_win - 1)
         pos = t - starts[win]
 
-        views = audio.unfold(1, size, hop)  # (B, positions, size): a view, no copy
+        # the frame-local frontend once per clip; windows are slices of its frames
+        feats = enc.features(audio)  # (B, bins, F)
+        views = feats.unfold(2, geo.window_features, hop // geo.feature_hop)  # (B, bins, P, wf)
         out = audio.new_empty(batch * n_win, frames, self.timestamp_embedding_size)
         precision = self.precision_on(audio.device)
         chunk, dtype = self.chunk_size(audio.device), PRECISIONS[precision]
@@ -137,8 +141,8 @@ class Embedder(nn.Module):
                 _tf32_matmuls(precision == "tf32" and audio.device.type == "cuda"):
             for i in range(0, batch * n_win, chunk):
                 idx = torch.arange(i, min(i + chunk, batch * n_win), device=audio.device)
-                windows = views[idx // n_win, starts[idx % n_win]]  # (n, size)
-                parts = enc.forward_intermediates(windows, self.depths)
+                windows = views[idx // n_win, :, starts[idx % n_win]]  # (n, bins, wf)
+                parts = enc.forward_features(windows, self.depths)
                 torch.cat(parts, -1, out=out[i : i + len(idx)])  # written in place, as float32
         return out.view(batch, n_win, frames, -1)[:, win, pos]  # (B, T, D)
 
@@ -294,7 +298,8 @@ def _check_audio(audio, model) -> torch.Tensor:
             "or downmix it to one clip with audio.mean(dim=1)[None]"
         )
     param = next(model.encoder.parameters())
-    audio = audio.to(device=param.device, dtype=param.dtype)
+    # contiguous: a strided view gets the same embeddings as its copy, bit for bit
+    audio = audio.to(device=param.device, dtype=param.dtype).contiguous()
     # one pass and one host sync: aminmax propagates NaN, and Inf shows in lo or hi
     lo, hi = torch.stack(torch.aminmax(audio)).tolist()
     if not (math.isfinite(lo) and math.isfinite(hi)):

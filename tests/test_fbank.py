@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from hear_mixers import frontends
 from hear_mixers.frontends.fbank import FbankConfig, KaldiFbank, kaldi_mel_banks
 
 # Log-energy tolerance (values span -16..8). Measured against kaldi-native-fbank: max 3.2e-4 on
@@ -96,3 +97,14 @@ def test_buffers_stay_out_of_the_state_dict_and_follow_the_device():
     fbank = KaldiFbank()
     assert fbank.state_dict() == {}
     assert fbank.spectrum.shape == (400, 2 * 257) and fbank.mel.shape == (257, 128)
+
+
+def test_long_clips_are_computed_in_pieces_with_the_same_result(monkeypatch):
+    """The API passes whole clips: their frames go through the spectrum in bounded pieces."""
+    audio = clips()[:2]
+    whole = KaldiFbank()(audio)
+    pieces, logmel = [], KaldiFbank._logmel
+    monkeypatch.setattr(KaldiFbank, "_logmel", lambda self, f: pieces.append(f.shape[1]) or logmel(self, f))
+    monkeypatch.setattr(frontends, "PIECE_ROWS", 7)  # 2 clips: pieces of 3 frames
+    torch.testing.assert_close(KaldiFbank()(audio), whole, atol=1e-5, rtol=0)
+    assert max(pieces) == 3 and sum(pieces) == whole.shape[-1]

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from hear_mixers import frontends
 from hear_mixers.frontends.mfcc import MFCC
 
 librosa = pytest.importorskip("librosa")
@@ -46,3 +47,13 @@ def test_mfcc_runs_on_the_device_of_its_input():
     assert out.device.type == "cpu"
     if torch.cuda.is_available():
         assert frontend.cuda()(torch.randn(1, 16000, device="cuda")).device.type == "cuda"
+
+
+def test_log_mel_of_long_clips_is_computed_in_pieces_with_the_same_result(monkeypatch):
+    audio = 0.1 * torch.randn(2, 16000)
+    whole = MFCC().log_mel(audio)
+    pieces, db = [], MFCC._db
+    monkeypatch.setattr(MFCC, "_db", lambda self, f: pieces.append(f.shape[1]) or db(self, f))
+    monkeypatch.setattr(frontends, "PIECE_ROWS", 41)  # 2 clips: pieces of 20 frames
+    torch.testing.assert_close(MFCC().log_mel(audio), whole, atol=1e-4, rtol=0)
+    assert max(pieces) == 20 and sum(pieces) == whole.shape[-1] == 98

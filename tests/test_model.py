@@ -1,8 +1,9 @@
 import pytest
 import torch
 
+from hear_mixers.models.base import Geometry
 from hear_mixers.models.kwmlp import KWMLP
-from conftest import random_kwmlp
+from conftest import random_asm, random_kwmlp
 
 
 def count(module) -> int:
@@ -65,3 +66,32 @@ def test_forward_intermediates_runs_no_block_after_the_deepest_requested():
         block.register_forward_hook(lambda m, inp, out, i=i: ran.append(i))
     model.forward_intermediates(torch.randn(2, 16000), [2, 5])
     assert ran == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: random_kwmlp(),
+    lambda: random_asm(),
+    lambda: random_asm(stem="gmme"),
+    lambda: random_asm(tstride=7),  # patches use 93 of the 96 input frames: padded as in training
+], ids=["kwmlp", "asmrh", "asmrh-gmme", "asmrh-tstride7"])
+def test_window_features_are_a_slice_of_the_clips_features(make):
+    """The API computes a clip's features once and cuts windows from them: for a window
+    starting at any embedding frame, that slice gives what the window's own audio gives."""
+    model = make()
+    geo = model.geometry
+    audio = torch.randn(2, geo.window_samples + 3 * geo.frame_hop + 77)
+    clip = model.features(audio)  # (2, bins, frames)
+    step = geo.frame_hop // geo.feature_hop  # feature frames per embedding frame
+    for start in range(4):
+        window = audio[:, start * geo.frame_hop :][:, : geo.window_samples]
+        cut = clip[..., start * step : start * step + geo.window_features]
+        torch.testing.assert_close(cut, model.features(window), atol=1e-4, rtol=0)
+        (from_cut,) = model.forward_features(cut, [geo.num_blocks])
+        (from_audio,) = model.forward_intermediates(window, [geo.num_blocks])
+        torch.testing.assert_close(from_cut, from_audio, atol=1e-4, rtol=0)
+
+
+def test_geometry_refuses_an_embedding_hop_off_the_feature_frames():
+    with pytest.raises(ValueError, match="not a multiple of feature_hop"):
+        Geometry(16000, frame_hop=800, frame_length=2800, window_frames=17, embed_dim=96,
+                 num_blocks=6, feature_hop=300, window_features=96)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hear_mixers.frontends import in_pieces
+
 _EPS = torch.finfo(torch.float32).eps  # Kaldi's floor before the log
 
 
@@ -102,8 +104,12 @@ class KaldiFbank(nn.Module):
             audio = audio.to(self.spectrum.dtype)  # float32 (float64 in a .double() model)
             audio = audio - audio.mean(dim=-1, keepdim=True)  # (n, N)
             frames = audio.unfold(-1, self.cfg.frame_length, self.cfg.frame_shift)  # (n, T, 400)
-            # one contiguous copy: matmul on the strided view runs as a slow per-clip bmm
-            re, im = (frames.contiguous() @ self.spectrum).chunk(2, dim=-1)  # 2 x (n, T, 257)
-            power = re.square() + im.square()
-            logmel = torch.log(torch.clamp(power @ self.mel, min=_EPS))  # (n, T, mel bins)
+            logmel = in_pieces(self._logmel, frames)  # (n, T, mel bins)
             return logmel.transpose(-2, -1)  # (n, mel bins, T)
+
+    def _logmel(self, frames: torch.Tensor) -> torch.Tensor:
+        """(n, t, frame_length) frames -> (n, t, mel bins) log mel energies."""
+        # one contiguous copy: matmul on the strided view runs as a slow per-clip bmm
+        re, im = (frames.contiguous() @ self.spectrum).chunk(2, dim=-1)  # 2 x (n, t, 257)
+        power = re.square() + im.square()
+        return torch.log(torch.clamp(power @ self.mel, min=_EPS))

@@ -8,6 +8,8 @@ import torch
 from nnAudio.utils import get_mel
 from torch import nn
 
+from hear_mixers.frontends import in_pieces
+
 
 @dataclass(frozen=True)
 class MFCCConfig:
@@ -68,12 +70,25 @@ class MFCC(nn.Module):
         return (num_samples - self.cfg.n_fft) // self.cfg.hop_length + 1
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.cepstra(self.log_mel(audio))
+
+    def log_mel(self, audio: torch.Tensor) -> torch.Tensor:
+        """(n, samples) -> (n, n_mels, frames) mel power in dB: the frame-local part."""
         cfg = self.cfg
         with torch.autocast(audio.device.type, enabled=False):  # float32 throughout
             frames = audio.float().unfold(-1, cfg.n_fft, cfg.hop_length)  # (n, T, n_fft) view
-            spec = torch.fft.rfft(frames * self.window)  # (n, T, n_fft // 2 + 1) complex
-            power = spec.real.square() + spec.imag.square()  # 2x faster than .abs() ** 2
-            db = 10 * torch.log10((power @ self.mel_t).clamp_(min=AMIN))  # (n, T, n_mels)
-            floor = db.amax(dim=(-2, -1), keepdim=True) - cfg.top_db  # per example
+            return in_pieces(self._db, frames).transpose(-2, -1)  # (n, n_mels, T)
+
+    def cepstra(self, db: torch.Tensor) -> torch.Tensor:
+        """(n, n_mels, frames) dB -> (n, n_mfcc, frames): the floor at each example's
+        max - top_db (over all its frames), then the DCT."""
+        with torch.autocast(db.device.type, enabled=False):
+            floor = db.amax(dim=(-2, -1), keepdim=True) - self.cfg.top_db  # per example
             db = torch.maximum(db, floor)
-            return (db @ self.dct_t).transpose(-2, -1)  # (n, T, n_mfcc) -> (n, n_mfcc, T)
+            return (db.transpose(-2, -1) @ self.dct_t).transpose(-2, -1)  # (n, n_mfcc, T)
+
+    def _db(self, frames: torch.Tensor) -> torch.Tensor:
+        """(n, t, n_fft) frames -> (n, t, n_mels) mel power in dB."""
+        spec = torch.fft.rfft(frames * self.window)  # (n, t, n_fft // 2 + 1) complex
+        power = spec.real.square() + spec.imag.square()  # 2x faster than .abs() ** 2
+        return 10 * torch.log10((power @ self.mel_t).clamp_(min=AMIN))

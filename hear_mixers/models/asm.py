@@ -285,8 +285,8 @@ class MixerBlock(nn.Module):
 
 
 class ASMFrontend(nn.Module):
-    """(n, samples) -> (n, mel, input_frames): Kaldi fbank, cut or zero-padded (after
-    normalisation, i.e. padded with the training mean) to `input_frames`, normalised."""
+    """(n, samples) -> (n, mel, input_frames): Kaldi fbank, normalised, then cut or padded
+    (with the training mean) to `input_frames`."""
 
     def __init__(self, cfg: ASMConfig):
         super().__init__()
@@ -294,8 +294,14 @@ class ASMFrontend(nn.Module):
         self.fbank = KaldiFbank(cfg.frontend)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        x = self.fbank(audio)  # (n, mel, frames)
-        x = (x - self.cfg.norm_mean) / (2 * self.cfg.norm_std)
+        return self.fit(self.features(audio))
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        """(n, samples) -> (n, mel, frames) normalised fbank, any length."""
+        return (self.fbank(audio) - self.cfg.norm_mean) / (2 * self.cfg.norm_std)
+
+    def fit(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, mel, frames) -> (n, mel, input_frames): cut, or padded with zeros (the mean)."""
         frames = self.cfg.input_frames
         return x[..., :frames] if x.shape[-1] >= frames else F.pad(x, (0, frames - x.shape[-1]))
 
@@ -321,7 +327,16 @@ class ASM(Encoder):
             sample_rate=fb.sample_rate,
             frame_hop=cfg.tstride * scale * fb.frame_shift,
             frame_length=(cfg.patch * scale - 1) * fb.frame_shift + fb.frame_length,
-            window_frames=cfg.num_frames, embed_dim=cfg.dim, num_blocks=cfg.depth)
+            window_frames=cfg.num_frames, embed_dim=cfg.dim, num_blocks=cfg.depth,
+            feature_hop=fb.frame_shift, window_features=cfg.used_frames)
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        """(n, samples) -> (n, mel, frames): the normalised fbank (frame-local)."""
+        return self.frontend.features(audio)
+
+    def tokens(self, feats: torch.Tensor) -> torch.Tensor:
+        """(n, mel, used_frames) -> tokens: padded to input_frames as in training, patched."""
+        return self.patchify(self.frontend.fit(feats))
 
     def patchify(self, feats: torch.Tensor) -> torch.Tensor:
         """(n, mel, frames) features -> (n, T' * F', dim) tokens, time-major."""

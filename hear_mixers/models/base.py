@@ -1,8 +1,15 @@
 """The contract between an encoder and the HEAR API (`hear_mixers.api`).
 
-The API knows an encoder only through `geometry` and `forward_intermediates`: it cuts audio
-into windows of `geometry.window_samples`, gets `geometry.window_frames` embedding frames per
-window and block, and stamps them from the frame hop and length. It never reads a config.
+The API knows an encoder only through `geometry`, `features` and `forward_features`: it
+computes each clip's features once, cuts them into windows of `geometry.window_features`
+frames (a window of `geometry.window_samples` of audio), gets `geometry.window_frames`
+embedding frames per window and block, and stamps them from the frame hop and length. It
+never reads a config.
+
+The frontend is split where a window's features stop being a slice of its clip's: `features`
+is the frame-local part (feature frame k depends only on the samples of its own analysis
+frame, which starts at k * feature_hop), so windows that overlap share their features;
+`tokens` does the rest per window (a normalisation over the window, the stem).
 """
 
 from dataclasses import dataclass
@@ -22,6 +29,13 @@ class Geometry:
     window_frames: int  # embedding frames per window
     embed_dim: int  # width of one block's embedding
     num_blocks: int  # depths 1..num_blocks can be asked for
+    feature_hop: int  # samples between frames of `Encoder.features` (divides frame_hop)
+    window_features: int  # frames of `Encoder.features` in one window
+
+    def __post_init__(self):
+        if self.frame_hop % self.feature_hop:
+            raise ValueError(f"frame_hop {self.frame_hop} is not a multiple of feature_hop "
+                             f"{self.feature_hop}: windows would not start on a feature frame")
 
     @property
     def window_samples(self) -> int:
@@ -30,15 +44,26 @@ class Geometry:
 
 
 class Encoder(nn.Module):
-    """Base of the encoders: `frontend` -> `patchify` -> `blocks` -> (final `norm` after the
-    last block) -> `to_frames`. Subclasses set `arch`, `geometry`, `frontend` (audio ->
-    (n, bins, frames) features), `blocks` and `norm`, and define `patchify`."""
+    """Base of the encoders: `features` -> `tokens` -> `blocks` -> (final `norm` after the
+    last block) -> `to_frames`. Subclasses set `arch`, `geometry`, `frontend` (audio windows
+    -> (n, bins, frames) features, the training input), `blocks` and `norm`, and define
+    `features`, `tokens` and `patchify`."""
 
     arch: str
     geometry: Geometry
 
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        """(n, samples) clips of any length >= one feature frame -> (n, bins, frames): the
+        frame-local part of the frontend."""
+        raise NotImplementedError
+
+    def tokens(self, feats: torch.Tensor) -> torch.Tensor:
+        """(n, bins, window_features) features of windows -> the first block's input
+        tokens: the rest of the frontend, then `patchify`."""
+        raise NotImplementedError
+
     def patchify(self, features: torch.Tensor) -> torch.Tensor:
-        """(n, bins, frames) features -> the first block's input tokens."""
+        """(n, bins, frames) frontend features -> the first block's input tokens."""
         raise NotImplementedError
 
     def to_frames(self, x: torch.Tensor) -> torch.Tensor:
@@ -46,19 +71,26 @@ class Encoder(nn.Module):
         return x
 
     def forward_intermediates(self, audio: torch.Tensor, depths: list[int]) -> list[torch.Tensor]:
-        """(n, window_samples) -> one (n, window_frames, embed_dim) tensor per requested depth.
+        """(n, window_samples) audio windows -> one (n, window_frames, embed_dim) tensor per
+        requested depth (see `forward_features`)."""
+        size = self.geometry.window_samples
+        if audio.shape[-1] != size:
+            raise ValueError(f"{self.arch} takes windows of {size} samples, got {audio.shape[-1]}")
+        with torch.autocast(audio.device.type, enabled=False):
+            feats = self.features(audio)  # (n, bins, window_features)
+        return self.forward_features(feats, depths)
+
+    def forward_features(self, feats: torch.Tensor, depths: list[int]) -> list[torch.Tensor]:
+        """(n, bins, window_features) -> one (n, window_frames, embed_dim) tensor per depth.
 
         Depth d is the output of block d; the last block's output also passes the trained
         final norm, as in the classifier. Blocks after max(depths) are not run.
         """
-        size = self.geometry.window_samples
-        if audio.shape[-1] != size:
-            raise ValueError(f"{self.arch} takes windows of {size} samples, got {audio.shape[-1]}")
         # under autocast (precision="bf16"/"fp16") the blocks' matmuls run in reduced precision,
         # but the frontend, the stem and the residual stream stay float32: rounding the
         # features to bf16 before the stem moved the embeddings most (docs/embeddings.md)
-        with torch.autocast(audio.device.type, enabled=False):
-            x = self.patchify(self.frontend(audio))  # float32 tokens; x + block(x) stays float32
+        with torch.autocast(feats.device.type, enabled=False):
+            x = self.tokens(feats)  # float32 tokens; x + block(x) stays float32
         out = {}
         for d, block in enumerate(self.blocks[: max(depths)], start=1):
             x = block(x)

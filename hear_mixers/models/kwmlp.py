@@ -95,7 +95,7 @@ class GMLPBlock(nn.Module):
 class KWMLP(Encoder):
     """Waveform windows of 1 s -> MFCC -> 98 tokens -> `depth` gMLP blocks -> 35 logits.
 
-    The API uses `forward_intermediates` (see `Encoder`) for embeddings; `forward` is the classifier
+    The API uses `features` and `forward_features` (see `Encoder`) for embeddings; `forward` is the classifier
     (with stochastic depth while training).
     """
 
@@ -113,7 +113,16 @@ class KWMLP(Encoder):
         self.head = nn.Linear(cfg.dim, cfg.num_classes)
         fe = cfg.frontend  # one embedding per MFCC frame
         self.geometry = Geometry(fe.sample_rate, fe.hop_length, fe.n_fft, cfg.num_frames,
-                                 cfg.dim, cfg.depth)
+                                 cfg.dim, cfg.depth, feature_hop=fe.hop_length,
+                                 window_features=cfg.num_frames)
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        """(n, samples) -> (n, n_mels, frames) mel dB: the MFCC up to its per-window floor."""
+        return self.frontend.log_mel(audio)
+
+    def tokens(self, feats: torch.Tensor) -> torch.Tensor:
+        """(n, n_mels, 98) mel dB of windows -> (n, 98, dim): floor and DCT per window, stem."""
+        return self.patchify(self.frontend.cepstra(feats))
 
     def patchify(self, mfcc: torch.Tensor) -> torch.Tensor:
         """(n, n_mfcc, frames) features -> (n, frames, dim) tokens: one 40 x 1 patch a frame."""
