@@ -3,7 +3,7 @@ hearbaseline.naive on the same inputs as the reference.
 
     python -m benchmarks.run [--device cpu|cuda] [--models kwmlp_d4 kwmlp_d12 asmrh]
                              [--modes timestamp scene both one-pass] [--cases 256x1s 16x10s]
-                             [--out DIR] [--quick] [--repeats N]
+                             [--out DIR] [--quick] [--repeats N] [--rounds R]
                              [--precision fp32|tf32|bf16|fp16|auto] [--chunk-batch-size N]
 
 Every (model, case, mode) runs in a fresh subprocess (--quick: in this process), so memory
@@ -12,7 +12,9 @@ loaded and the audio made, the peak is reset there (CPU: /proc/self/clear_refs r
 GPU: torch.cuda.reset_peak_memory_stats), then one warm-up call and `--repeats` timed calls.
 "Extra peak MB" is the peak above that baseline (CPU: VmHWM - VmRSS; GPU:
 max_memory_allocated - memory_allocated). Throughput is audio-seconds per wall-second of the
-median call. Output: a Markdown table (printed and saved) and a JSON file with every raw
+median call. With --rounds R the whole list of measurements runs R times in turn and each
+one's timed calls are pooled (this machine's speed drifts by tens of percent over minutes).
+Output: a Markdown table (printed and saved) and a JSON file with every raw
 number, in `--out` (default benchmarks/results/<device>-<date>.{md,json}; a --precision and a
 --chunk-batch-size add -<precision> and -chunk<N> to the name). Without --precision each
 module runs in its own default precision (the general variant's "auto": bf16 on a CPU with
@@ -254,6 +256,18 @@ def run_job(job: dict, timeout: float, in_process: bool = False) -> dict:
     return {**job, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
 
 
+def merge_rounds(done: list) -> dict:
+    """One job's results over the rounds -> one result: every timed call pooled (median and
+    best over all), the highest extra peak; an error in any round stands for the job."""
+    errors = [r for r in done if "error" in r]
+    if errors or len(done) == 1:
+        return errors[0] if errors else done[0]
+    times = [t for r in done for t in r["times_s"]]
+    return {**done[0], "times_s": times, "median_s": sorted(times)[len(times) // 2],
+            "best_s": min(times), "extra_peak_mb": max(r["extra_peak_mb"] for r in done),
+            "round_medians_s": [r["median_s"] for r in done]}
+
+
 def table(results: list, peaks: dict) -> str:
     """Markdown rows; `peaks`: precision -> device peak FLOP/s (None: unknown)."""
     ok = [r for r in results if "error" not in r]
@@ -298,6 +312,10 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: two small cases, one timed call, all in this process")
     ap.add_argument("--repeats", type=int, default=None, help="timed calls (default 5, quick 1)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the whole list of measurements this many times, in turn, and "
+                         "pool each one's timed calls: models measured over the same span of "
+                         "time, so a machine whose speed drifts favours none of them")
     ap.add_argument("--precision", default=None, choices=["fp32", "tf32", "bf16", "fp16", "auto"],
                     help="passed to load_model(precision=...) of hear_mixers modules "
                          "(default: each module's own)")
@@ -342,23 +360,28 @@ def main(argv=None) -> None:
               f"{info['cpu_cores']} cores: this machine is busy, timings are not representative"
               + ("" if args.threads == 1 else " (threads that wait for each other suffer most: "
                  "try --threads 1)"))
-    results = []
+    jobs = []
     for name in models + ["naive"]:
         for case, (batch, seconds) in cases.items():
             modes = args.modes
             if name == "naive":  # naive has no one-pass call: its reference mode instead
                 modes = list(dict.fromkeys(NAIVE_REFERENCE.get(m, m) for m in modes))
-            for mode in modes:
-                job = {"model": name, "case": case, "batch": batch, "seconds": seconds,
-                       "mode": mode, "device": args.device, "repeats": repeats,
-                       "threads": args.threads, "chunk_batch_size": args.chunk_batch_size,
-                       "precision": None if name == "naive" else args.precision}
-                r = run_job(job, args.timeout, in_process=args.quick)
-                results.append(r)
-                print(f"  {name:10s} {case:8s} {mode:9s} "
-                      + (f"error: {r['error']}" if "error" in r else
-                         f"{r['audio_seconds'] / r['median_s']:8.0f}x real time, "
-                         f"extra peak {r['extra_peak_mb']:6.0f} MB"), flush=True)
+            jobs += [{"model": name, "case": case, "batch": batch, "seconds": seconds,
+                      "mode": mode, "device": args.device, "repeats": repeats,
+                      "threads": args.threads, "chunk_batch_size": args.chunk_batch_size,
+                      "precision": None if name == "naive" else args.precision}
+                     for mode in modes]
+    rounds = [[] for _ in jobs]  # per job, its result in each round
+    for n in range(args.rounds):
+        for job, done in zip(jobs, rounds):
+            r = run_job(job, args.timeout, in_process=args.quick)
+            done.append(r)
+            print(f"  {job['model']:10s} {job['case']:8s} {job['mode']:9s} "
+                  + (f"round {n + 1}: " if args.rounds > 1 else "")
+                  + (f"error: {r['error']}" if "error" in r else
+                     f"{r['audio_seconds'] / r['median_s']:8.0f}x real time, "
+                     f"extra peak {r['extra_peak_mb']:6.0f} MB"), flush=True)
+    results = [merge_rounds(done) for done in rounds]
 
     info["load_average_end"] = list(os.getloadavg())
     ran_in = sorted({r["precision"] for r in results if r.get("precision")} | {"fp32"})
@@ -375,6 +398,8 @@ def main(argv=None) -> None:
         + (" (busy machine: timings not representative)." if busy else "."),
         f"Precision: {args.precision or 'each module its own'}; chunk batch size "
         f"{args.chunk_batch_size or 'the API default'}; {repeats} timed calls after one warm-up"
+        + (f", in each of {args.rounds} rounds over the whole list (medians over all "
+           f"{args.rounds * repeats} calls)" if args.rounds > 1 else "")
         + ("; --quick: all in one process, peaks not isolated" if args.quick else "") + "; "
         f"peak for % of peak ({labels}).",
         "Cases: " + ", ".join(f"{c} = {b} clip(s) of {s:g} s" for c, (b, s) in cases.items())

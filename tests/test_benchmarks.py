@@ -102,3 +102,19 @@ def test_one_pass_runs_the_encoder_once_and_is_compared_with_naives_two_calls(tm
                 if row.startswith("| kwmlp_d4 | 4x1s | one-pass |"))
     assert line.split("|")[4].strip() == "fp32"  # the precision it ran in
     assert line.split("|")[7].strip() != "n/a"  # naive's both row is the reference
+
+
+def test_rounds_pool_every_timed_call_of_a_measurement(tmp_path):
+    import json
+
+    from benchmarks.run import main
+
+    main(["--quick", "--models", "kwmlp_d4", "--modes", "timestamp", "--cases", "4x1s",
+          "--repeats", "2", "--rounds", "3", "--out", str(tmp_path)])
+    raw = json.loads(next(tmp_path.glob("*.json")).read_text())
+    rows = {(r["model"], r["mode"]): r for r in raw["results"]}
+    assert set(rows) == {("kwmlp_d4", "timestamp"), ("naive", "timestamp")}  # one row each
+    for r in rows.values():
+        assert len(r["times_s"]) == 6 and len(r["round_medians_s"]) == 3
+        assert r["median_s"] == sorted(r["times_s"])[3] and r["best_s"] == min(r["times_s"])
+    assert "in each of 3 rounds" in next(tmp_path.glob("*.md")).read_text()
