@@ -186,13 +186,13 @@ def load_model(model_file_path: str, **options) -> Embedder:
         windows; default: 160 ms worth (KW-MLP 16, the small ASMs 2).
     chunk_batch_size: windows per encoder forward (memory bound for long audio); default
         64 on CPU, 256 on other devices.
-    precision: "fp32" (the API's default; the general variant's is "auto"), or "bf16" /
-        "fp16" to run the encoder's blocks under torch.autocast (meant for GPUs and for CPUs
-        with native bf16; the frontend, the stem and the residual stream stay float32 and
-        embeddings come back float32); "tf32": float32 tensors, CUDA matmuls in TF32 during
-        our calls only; the same as "fp32" on other devices; "auto": "bf16" on a CPU with
-        native bf16 (AVX512-BF16 or AMX), "fp32" elsewhere (decided at each call, on the
-        model's device).
+    precision: "fp32" (the API's default; the general and small ASM variants' is "auto"),
+        or "bf16" / "fp16" to run the encoder's blocks under torch.autocast (meant for GPUs
+        and for CPUs with native bf16; the frontend, the stem and the residual stream stay
+        float32 and embeddings come back float32); "tf32": float32 tensors, CUDA matmuls in
+        TF32 during our calls only; the same as "fp32" on other devices; "auto": "bf16" on a
+        CPU with native bf16 (AVX512-BF16 or AMX), "fp32" elsewhere (decided at each call,
+        on the model's device).
     """
     if not model_file_path:
         raise ValueError("load_model needs a checkpoint path; the HEAR modules "

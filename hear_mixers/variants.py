@@ -47,7 +47,8 @@ VARIANTS = {v.name: v for v in [
             {"precision": "auto"}),
     Variant("asm", "asm.pt",
             "ASM (plain MLP-Mixer over fbank patches), small, from the last block; "
-            "undertrained (3 epochs)"),
+            "undertrained (3 epochs); bf16 on CPUs with native bf16",
+            {"precision": "auto"}),
     Variant("general", "general.pt",
             "ASM-RH trained on speech, music and sound events, blocks 3 and 6 of 6 "
             "concatenated; bf16 on CPUs with native bf16",
