@@ -112,9 +112,15 @@ def count_work(name: str, model):
     the units those calls processed (encoder windows for hear_mixers, frames for naive)."""
     units, frames = [], []
     if name == "naive":
-        per = flops.naive_frame_flops()["total"]
+        per_frame = flops.naive_frame_flops()["total"]
         model.register_forward_pre_hook(lambda m, inp: units.append(inp[0].shape[0]))
-        return lambda: (per * sum(units), sum(units)), "analytic"
+
+        def naive_done():
+            processed = sum(units)
+            units.clear()
+            return per_frame * processed, processed
+
+        return naive_done, "analytic"
     enc = model.encoder
     per = flops.embedder_window_flops(model)
     features, forward = enc.features, enc.forward_features  # count what the API hands over
