@@ -118,25 +118,23 @@ def flops_per_call(per_window: dict, windows: int, feature_frames: int, geometry
 
 def measured_window_flops(encoder, depths, n: int = 2) -> float:
     """Matmul/conv FLOPs per window counted by torch's FlopCounterMode (no grad)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    param = next(encoder.parameters())
-    windows = torch.zeros(n, encoder.geometry.window_samples, device=param.device)
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        encoder.forward_intermediates(windows, depths)
-    return counter.get_total_flops() / n
+    return _counted_flops(encoder, lambda windows: encoder.forward_intermediates(windows, depths), n)
 
 
 def measured_feature_flops(encoder, n: int = 2) -> float:
     """Matmul FLOPs of `encoder.features` over one window's audio (FlopCounterMode)."""
+    return _counted_flops(encoder, encoder.features, n)
+
+
+def _counted_flops(encoder, run, n: int) -> float:
+    """FlopCounterMode's count of `run` on `n` windows of silence, per window."""
     from torch.utils.flop_counter import FlopCounterMode
 
     param = next(encoder.parameters())
     windows = torch.zeros(n, encoder.geometry.window_samples, device=param.device)
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
-        encoder.features(windows)
+        run(windows)
     return counter.get_total_flops() / n
 
 
@@ -188,22 +186,28 @@ def _tensors(tree) -> list:
 
 
 @contextlib.contextmanager
-def captured_work(encoder):
-    """Inside the block, what the API hands the encoder, in call order: `audio`, the (n,
-    samples) batches whose features it computes (once per clip), `frames`, the number of
-    feature frames (clips x frames) that makes, and `windows`, the (n, bins,
-    window_features) feature windows it runs through the encoder."""
-    work = SimpleNamespace(audio=[], frames=0, windows=[])
+def captured_work(encoder, keep: bool = True):
+    """Inside the block, what the API hands the encoder: `window_count` windows run through
+    it and `frames`, the feature frames (clips x frames) it computed (once per clip); with
+    `keep`, also the tensors, in call order: `audio`, the (n, samples) batches whose features
+    it computes, and `windows`, the (n, bins, window_features) feature windows."""
+    work = SimpleNamespace(audio=[], frames=0, windows=[], window_count=0)
     features, forward = encoder.features, encoder.forward_features
 
     def count_features(audio):
         out = features(audio)  # (n, bins, frames)
-        work.audio.append(audio)
         work.frames += out.shape[0] * out.shape[-1]
+        if keep:
+            work.audio.append(audio)
         return out
 
-    encoder.features = count_features
-    encoder.forward_features = lambda w, depths: work.windows.append(w) or forward(w, depths)
+    def count_windows(windows, depths):
+        work.window_count += windows.shape[0]
+        if keep:
+            work.windows.append(windows)
+        return forward(windows, depths)
+
+    encoder.features, encoder.forward_features = count_features, count_windows
     try:
         yield work
     finally:
@@ -223,7 +227,7 @@ def measured_window_bytes(model, precision: str = "fp32", n: int = 256) -> dict:
     counter = TrafficCounter()
     with captured_work(model.encoder) as work, counter:
         emb, _ = get_timestamp_embeddings(audio, model)
-    per = 1 / sum(len(w) for w in work.windows)
+    per = 1 / work.window_count
     return {"read": counter.read * per, "written": counter.written * per,
             "total": (counter.read + counter.written) * per, "ops": counter.ops,
             "ideal": (distinct_bytes(audio) + distinct_bytes(emb)) * per}
@@ -266,16 +270,16 @@ def cpu_peak_gflops(cores: int):
 # ---------------------------------------------------------------------------- report
 
 
-def flops_per_second(model, seconds: float) -> float:
+def flops_per_second(model, seconds: float, per_window: dict) -> float:
     """FLOPs per audio-second of the API on one clip of `seconds` (windows and feature
-    frames counted, not derived, so seams and end alignment are whatever api.Embedder does)."""
+    frames counted, not derived, so seams and end alignment are whatever api.Embedder does);
+    `per_window`: `embedder_window_flops(model)`."""
     from hear_mixers.api import get_timestamp_embeddings
 
-    with captured_work(model.encoder) as work:
+    with captured_work(model.encoder, keep=False) as work:
         get_timestamp_embeddings(torch.zeros(1, round(seconds * model.sample_rate)), model)
-    windows = sum(len(w) for w in work.windows)
-    per = embedder_window_flops(model)
-    return flops_per_call(per, windows, work.frames, model.encoder.geometry) / seconds
+    return flops_per_call(per_window, work.window_count, work.frames,
+                          model.encoder.geometry) / seconds
 
 
 def shipped_models() -> dict:
@@ -312,9 +316,9 @@ def main(argv=None) -> None:
         no_seam.seam_context = 0
         print(f"| {name} | {per['source']} | {per['total'] / 1e6:.1f} | "
               f"{per['matmul'] / 1e6:.1f} | {measured / 1e6:.1f} | "
-              f"{flops_per_second(model, 1.0) / 1e6:.0f} | "
-              f"{flops_per_second(model, args.long) / 1e6:.0f} | "
-              f"{flops_per_second(no_seam, args.long) / 1e6:.0f} |")
+              f"{flops_per_second(model, 1.0, per) / 1e6:.0f} | "
+              f"{flops_per_second(model, args.long, per) / 1e6:.0f} | "
+              f"{flops_per_second(no_seam, args.long, per) / 1e6:.0f} |")
     from hear_mixers.models.kwmlp import KWMLPConfig
 
     cfg = KWMLPConfig()

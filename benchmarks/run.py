@@ -17,11 +17,12 @@ one's timed calls are pooled (this machine's speed drifts by tens of percent ove
 Output: a Markdown table (printed and saved) and a JSON file with every raw
 number, in `--out` (default benchmarks/results/<device>-<date>.{md,json}; a --precision and a
 --chunk-batch-size add -<precision> and -chunk<N> to the name). Without --precision each
-module runs in its own default precision (the general variant's "auto": bf16 on a CPU with
+module runs in its own default precision (general, asmrh and asm: "auto", bf16 on a CPU with
 native bf16); every row names the precision it ran in.
 """
 
 import argparse
+import contextlib
 import datetime
 import gc
 import importlib
@@ -107,38 +108,28 @@ class PeakMemory:
         return "cuda max_memory_allocated - memory_allocated" if self.cuda else self.method
 
 
-def count_work(name: str, model):
-    """A function giving the FLOPs of the calls made since the last time it was asked, and
-    the units those calls processed (encoder windows for hear_mixers, frames for naive)."""
-    units, frames = [], []
+@contextlib.contextmanager
+def counted_work(name: str, model):
+    """Counts the work of the calls made inside the block: on leaving it, the yielded dict
+    holds `flops`, `units` (encoder windows for hear_mixers, frames for naive) and the FLOP
+    count's `source`. The per-window FLOPs are counted on entering, before the block's calls."""
+    result = {}
     if name == "naive":
-        per_frame = flops.naive_frame_flops()["total"]
-        model.register_forward_pre_hook(lambda m, inp: units.append(inp[0].shape[0]))
-
-        def naive_done():
-            processed = sum(units)
-            units.clear()
-            return per_frame * processed, processed
-
-        return naive_done, "analytic"
-    enc = model.encoder
+        units = []
+        hook = model.register_forward_pre_hook(lambda m, inp: units.append(inp[0].shape[0]))
+        try:
+            yield result
+        finally:
+            hook.remove()
+        result.update(units=sum(units), flops=sum(units) * flops.naive_frame_flops()["total"],
+                      source="analytic")
+        return
     per = flops.embedder_window_flops(model)
-    features, forward = enc.features, enc.forward_features  # count what the API hands over
-
-    def count_features(audio):
-        out = features(audio)  # (n, bins, frames)
-        frames.append(out.shape[0] * out.shape[-1])
-        return out
-
-    enc.features = count_features
-    enc.forward_features = lambda w, depths: units.append(w.shape[0]) or forward(w, depths)
-
-    def done():
-        windows, feature_frames = sum(units), sum(frames)
-        units.clear(), frames.clear()
-        return flops.flops_per_call(per, windows, feature_frames, enc.geometry), windows
-
-    return done, per.get("source", "analytic")
+    with flops.captured_work(model.encoder, keep=False) as work:
+        yield result
+    result.update(units=work.window_count, source=per.get("source", "analytic"),
+                  flops=flops.flops_per_call(per, work.window_count, work.frames,
+                                             model.encoder.geometry))
 
 
 def worker(job: dict) -> dict:
@@ -156,7 +147,6 @@ def worker(job: dict) -> dict:
     if job.get("chunk_batch_size") and name != "naive":
         options["chunk_batch_size"] = job["chunk_batch_size"]
     model = module.load_model(**options).to(device)
-    work_done, flops_source = count_work(name, model)
     precision = "fp32" if name == "naive" else model.precision_on(torch.device(device))
     audio = make_audio(job["batch"], job["seconds"], model.sample_rate).to(device)
     if job["mode"] == "both":
@@ -170,12 +160,12 @@ def worker(job: dict) -> dict:
     sync = torch.cuda.synchronize if device.startswith("cuda") else lambda: None
 
     memory = PeakMemory(device)
-    memory.start()
-    t = time.perf_counter()
-    out = fn(audio, model)
-    sync()
-    warmup_s = time.perf_counter() - t
-    flops_per_call, units_per_call = work_done()
+    with counted_work(name, model) as work:  # the warm-up call's work: every call's
+        memory.start()
+        t = time.perf_counter()
+        out = fn(audio, model)
+        sync()
+        warmup_s = time.perf_counter() - t
     times = []
     for _ in range(job["repeats"]):
         sync()
@@ -196,9 +186,9 @@ def worker(job: dict) -> dict:
         "extra_peak_mb": memory.extra_mb(),
         "memory_method": memory.describe(),
         "output_shape": list(out.shape),
-        "units_per_call": units_per_call,  # encoder windows (hear_mixers) or frames (naive)
-        "flops_source": flops_source,
-        "flops_per_call": flops_per_call,
+        "units_per_call": work["units"],  # encoder windows (hear_mixers) or frames (naive)
+        "flops_source": work["source"],
+        "flops_per_call": work["flops"],
         "torch_threads": torch.get_num_threads(),
     }
 

@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     embed.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     embed.add_argument("--precision", choices=[*PRECISIONS, AUTO], default=None,
                        help="the model's precision option (default: the variant's own; the "
-                            "general variant's is auto: bf16 on a CPU with native bf16)")
+                            "general, asmrh and asm have auto: bf16 on a CPU with native bf16)")
     embed.add_argument("--batch-size", type=_positive, default=16, help="files per batch")
     embed.add_argument("--threads", type=_positive, default=None,
                        help="torch threads (default: the cores this process may use; "
