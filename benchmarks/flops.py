@@ -31,6 +31,8 @@ import torch
 from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from hear_mixers.models import fused
+
 ELEMENTWISE_FLOPS = {"layer_norm": 8, "gelu": 8, "log": 1}  # per element (estimates)
 
 # Dense peak TFLOP/s by precision. Source: NVIDIA H100 Tensor Core GPU datasheet (SXM5 and
@@ -126,13 +128,22 @@ def measured_feature_flops(encoder, n: int = 2) -> float:
     return _counted_flops(encoder, encoder.features, n)
 
 
+def _fused_linear_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+    """The matmul of models/fused.py's kernel, counted as FlopCounterMode counts addmm."""
+    return 2 * math.prod(x_shape[:-1]) * w_shape[0] * w_shape[1]
+
+
+# FlopCounterMode knows aten's matmuls; the fused oneDNN linear (inference on CPU) is added
+FUSED_FLOPS = {} if fused._FUSED is None else {fused._FUSED.overloadpacket: _fused_linear_flops}
+
+
 def _counted_flops(encoder, run, n: int) -> float:
     """FlopCounterMode's count of `run` on `n` windows of silence, per window."""
     from torch.utils.flop_counter import FlopCounterMode
 
     param = next(encoder.parameters())
     windows = torch.zeros(n, encoder.geometry.window_samples, device=param.device)
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping=FUSED_FLOPS)
     with torch.no_grad(), counter:
         run(windows)
     return counter.get_total_flops() / n

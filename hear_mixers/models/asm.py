@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hear_mixers.frontends.fbank import FbankConfig, KaldiFbank
+from hear_mixers.models import fused
 from hear_mixers.models.base import Encoder, Geometry
 
 MIXERS = {  # name -> (token mixing uses the Hermit FFT, channel mixing uses the RollBlock)
@@ -204,7 +205,9 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (..., width) -> (..., width)
-        return self.fc2(self.act(self.fc1(x)))
+        # without autograd on CPU each layer is one oneDNN kernel (models/fused.py)
+        h = fused.linear(x, self.fc1.weight, self.fc1.bias, self.act)  # (..., hidden)
+        return fused.linear(h, self.fc2.weight, self.fc2.bias)
 
 
 class TokenMixing(nn.Module):
@@ -213,29 +216,32 @@ class TokenMixing(nn.Module):
     (real in, real out, same shape) and orthonormal scaling.
 
     With real input both transforms are fixed linear maps of the channel axis, so they are
-    applied as products with their (dim, dim) matrices: the same map, but a matmul, which
-    autocast runs in bf16 (no float32 round trip) and which is no slower than the FFT in
-    float32 on a CPU (training/README.md, "Speed")."""
+    applied as (dim, dim) matrix products: the same map, but a matmul, which autocast runs
+    in bf16 (no float32 round trip) and which is no slower than the FFT in float32 on a CPU
+    (training/README.md, "Speed"). irfft(n=dim) reads only the first dim // 2 + 1 channels
+    of its input, and the token MLP mixes each channel on its own, so only those channels
+    of the hfft are computed and mixed: the same numbers, about half the token MLP's work."""
 
     def __init__(self, dim: int, num_tokens: int, hidden: int, activation: str, hermit: bool):
         super().__init__()
         self.norm = nn.LayerNorm(dim)
         self.mlp = Mlp(num_tokens, hidden, activation)
         self.hermit = hermit
-        if hermit:  # row i: the transform of the i-th unit vector; not saved in checkpoints
+        if hermit:  # F.linear weights (out, in); not saved in checkpoints
+            half = dim // 2 + 1  # the channels irfft reads
             eye = torch.eye(dim, dtype=torch.float64)
-            self.register_buffer("hfft", torch.fft.hfft(eye, n=dim, norm="ortho").float(),
-                                 persistent=False)
-            self.register_buffer("irfft", torch.fft.irfft(eye, n=dim, norm="ortho").float(),
-                                 persistent=False)
+            hfft = torch.fft.hfft(eye, n=dim, norm="ortho")  # row i: hfft of unit vector i
+            irfft = torch.fft.irfft(eye[:half], n=dim, norm="ortho")  # (half, dim)
+            self.register_buffer("hfft", hfft[:, :half].T.float(), persistent=False)  # (half, dim)
+            self.register_buffer("irfft", irfft.T.float(), persistent=False)  # (dim, half)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (n, N, D) -> (n, N, D)
         y = self.norm(x)
-        if self.hermit:
-            y = y @ self.hfft  # = torch.fft.hfft(y, n=D, dim=-1, norm="ortho")
+        if self.hermit:  # torch.fft.hfft(y, n=D, dim=-1, norm="ortho")[..., :D // 2 + 1]
+            y = fused.linear(y, self.hfft, None)  # (n, N, D // 2 + 1)
         y = self.mlp(y.transpose(1, 2)).transpose(1, 2)  # mix along tokens
-        if self.hermit:
-            y = y @ self.irfft  # = torch.fft.irfft(y, n=D, dim=-1, norm="ortho")
+        if self.hermit:  # torch.fft.irfft(y, n=D, dim=-1, norm="ortho")
+            y = fused.linear(y, self.irfft, None)  # (n, N, D)
         return y
 
 

@@ -4,10 +4,10 @@ keyword spotting", and the HEAR 2021 `kwmlp` entry)."""
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hear_mixers.frontends.mfcc import MFCC, MFCCConfig
+from hear_mixers.models import fused
 from hear_mixers.models.base import Encoder, Geometry
 
 
@@ -84,12 +84,14 @@ class GMLPBlock(nn.Module):
     def forward_inference(self, x: torch.Tensor) -> torch.Tensor:  # (n, T, dim) -> (n, T, dim)
         """`forward` without autograd: proj_in as two half-width matmuls, so res and gate
         come out contiguous (no copy before the gate's LayerNorm), then `sgu.forward_split`,
-        and the residual added in place."""
+        and the residual added in place; on CPU each linear layer (with its GELU) is one
+        oneDNN kernel (models/fused.py)."""
         half = self.proj_out.in_features
         w, b = self.proj_in.weight, self.proj_in.bias  # (2 half, dim), (2 half,)
-        res = self.act(F.linear(x, w[:half], b[:half]))  # (n, T, half)
-        gate = self.act(F.linear(x, w[half:], b[half:]))  # (n, T, half)
-        return self.norm(self.proj_out(self.sgu.forward_split(res, gate))).add_(x)
+        res = fused.linear(x, w[:half], b[:half], self.act)  # (n, T, half)
+        gate = fused.linear(x, w[half:], b[half:], self.act)  # (n, T, half)
+        mixed = self.sgu.forward_split(res, gate)  # (n, T, half)
+        return self.norm(fused.linear(mixed, self.proj_out.weight, self.proj_out.bias)).add_(x)
 
 
 class KWMLP(Encoder):
