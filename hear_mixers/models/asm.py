@@ -183,18 +183,22 @@ def roll_block(x: torch.Tensor, alpha: int, depth: int, groups: int = 16, rows: 
     (n, H, W) -> view (n, C, H // C_a, W * C_a // C); four groups of g = int(C / (1 + alpha))
     of the C slices roll by +step, -step along the last axis and +step, -step along the one
     before, step = depth - alpha; the rest stay. Rolled-out values re-enter at the other end,
-    so it is a permutation (`inverse=True` undoes it).
+    so it is a permutation (`inverse=True` undoes it). Each value is written once, into a
+    new tensor (the input, a LayerNorm output autograd may need, is left as it is).
     """
     n, height, width = x.shape
     feat = x.reshape(n, groups, height // rows, width * rows // groups)
+    out = torch.empty_like(feat)
     g, step = int(groups / (1 + alpha)), depth - alpha
     step = -step if inverse else step
-    parts, moves = [], [(step, 3), (-step, 3), (step, 2), (-step, 2)]
-    for i, (shift, dim) in enumerate(moves):
-        part = feat[:, i * g : (i + 1) * g]
-        parts.append(torch.roll(part, shift, dims=dim) if part.shape[1] else part)
-    parts.append(feat[:, 4 * g :])  # not rolled (empty when 4 g >= C)
-    return torch.cat(parts, dim=1).reshape(n, height, width)
+    for i, (shift, dim) in enumerate([(step, 3), (-step, 3), (step, 2), (-step, 2)]):
+        src, dst = feat[:, i * g : (i + 1) * g], out[:, i * g : (i + 1) * g]
+        size = src.shape[dim]
+        s = shift % size  # torch.roll(src, shift, dim): dst[(j + s) % size] = src[j]
+        dst.narrow(dim, s, size - s).copy_(src.narrow(dim, 0, size - s))
+        dst.narrow(dim, 0, s).copy_(src.narrow(dim, size - s, s))
+    out[:, 4 * g :] = feat[:, 4 * g :]  # not rolled (empty when 4 g >= C)
+    return out.reshape(n, height, width)
 
 
 class Mlp(nn.Module):
