@@ -220,11 +220,12 @@ class TokenMixing(nn.Module):
     (real in, real out, same shape) and orthonormal scaling.
 
     With real input both transforms are fixed linear maps of the channel axis, so they are
-    applied as (dim, dim) matrix products: the same map, but a matmul, which autocast runs
-    in bf16 (no float32 round trip) and which is no slower than the FFT in float32 on a CPU
-    (training/README.md, "Speed"). irfft(n=dim) reads only the first dim // 2 + 1 channels
-    of its input, and the token MLP mixes each channel on its own, so only those channels
-    of the hfft are computed and mixed: the same numbers, about half the token MLP's work."""
+    applied as products with their matrices: the same map, but a matmul, which autocast
+    runs in bf16 (no float32 round trip) and which is no slower than the FFT in float32 on
+    a CPU (training/README.md, "Speed"). irfft(n=dim) reads only the first dim // 2 + 1
+    channels of its input, and the token MLP mixes each channel on its own, so only those
+    channels of the hfft are computed and mixed: the same function, about half the token
+    MLP's work."""
 
     def __init__(self, dim: int, num_tokens: int, hidden: int, activation: str, hermit: bool):
         super().__init__()
