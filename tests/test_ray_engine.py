@@ -129,3 +129,31 @@ def test_ctrl_c_through_address_stops_with_one_line_and_resumes(tmp_path, local_
     assert rerun.returncode == 0, rerun.stderr
     assert f"embedded {30 - len(done)} files" in rerun.stdout
     assert sorted(rows(tmp_path / "o")) == [f"f{i:02d}" for i in range(30)]  # each once
+
+
+def test_ray_runs_an_auto_precision_variant_as_the_single_process_path(tmp_path, capsys,
+                                                                      local_ray):
+    """`asm` defaults to precision "auto": the driver resolves it once (bf16 on a CPU with
+    native bf16, else fp32) and every actor runs in that precision, as the local path does."""
+    import json
+
+    from hear_mixers.api import native_bf16_cpu
+    from hear_mixers.outputs import MANIFEST
+
+    corpus(tmp_path / "in", 3)
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    common = ("--model", "asm", "--format", "parquet")
+    assert run(capsys, "embed", tmp_path / "in", *common, "--out", local)[0] == 0
+    status, out, _ = run(capsys, "embed", tmp_path / "in", *common, "--engine", "ray",
+                         "--workers", "1", "--batch-size", "2", "--out", remote)
+    assert status == 0 and "embedded 3 files" in out
+    want = "bf16" if native_bf16_cpu() else "fp32"
+    for folder in (local, remote):
+        assert json.loads((folder / MANIFEST).read_text())["precision"] == want
+    mine, theirs = rows(local), rows(remote)
+    assert sorted(mine) == sorted(theirs) == ["f00", "f01", "f02"]
+    for name, row in mine.items():
+        a, b = np.array(row["embedding"]), np.array(theirs[name]["embedding"])
+        # bf16 against fp32 differs by ~0.4 % relative RMS; the same precision in other
+        # batches by far less
+        assert np.linalg.norm(a - b) / np.linalg.norm(a) < 1e-3, name
