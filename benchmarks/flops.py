@@ -134,7 +134,7 @@ def _fused_linear_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> in
 
 
 # FlopCounterMode knows aten's matmuls; the fused oneDNN linear (inference on CPU) is added
-FUSED_FLOPS = {} if fused._FUSED is None else {fused._FUSED.overloadpacket: _fused_linear_flops}
+FUSED_FLOPS = {} if fused.KERNEL is None else {fused.KERNEL.overloadpacket: _fused_linear_flops}
 
 
 def _counted_flops(encoder, run, n: int) -> float:

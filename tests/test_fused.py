@@ -15,7 +15,7 @@ from hear_mixers.models import fused
 
 FP32_TOL = dict(atol=1e-5, rtol=1e-5)
 BF16_TOL = dict(atol=0.05, rtol=0.02)  # a few bf16 ulps at values up to ~5
-needs_onednn = pytest.mark.skipif(fused._FUSED is None or not torch.backends.mkldnn.is_available(),
+needs_onednn = pytest.mark.skipif(fused.KERNEL is None or not torch.backends.mkldnn.is_available(),
                                   reason="torch built without oneDNN")
 
 

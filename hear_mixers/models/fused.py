@@ -19,10 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# the kernel, or None; also read by benchmarks/flops.py, which counts its FLOPs
 try:
-    _FUSED = torch.ops.mkldnn._linear_pointwise.default
+    KERNEL = torch.ops.mkldnn._linear_pointwise.default
 except (AttributeError, RuntimeError):  # a torch built without oneDNN
-    _FUSED = None
+    KERNEL = None
 
 
 def _post_op(act: Optional[nn.Module]) -> Optional[tuple]:
@@ -36,7 +37,7 @@ def _post_op(act: Optional[nn.Module]) -> Optional[tuple]:
 
 def _fused_dtype(x: torch.Tensor) -> Optional[torch.dtype]:
     """The dtype the fused kernel would run in, or None where the plain layers must run."""
-    if (_FUSED is None or x.device.type != "cpu" or torch.is_grad_enabled()
+    if (KERNEL is None or x.device.type != "cpu" or torch.is_grad_enabled()
             or not torch.backends.mkldnn.is_available() or not torch.backends.mkldnn.enabled):
         return None
     dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
@@ -51,4 +52,4 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
         y = F.linear(x, weight, bias)
         return y if act is None else act(y)
     bias = None if bias is None else bias.to(dtype)
-    return _FUSED(x.to(dtype), weight.to(dtype), bias, *post)
+    return KERNEL(x.to(dtype), weight.to(dtype), bias, *post)
