@@ -2,6 +2,7 @@
 store, no dashboard): the embeddings of the single-process path, a worker and an actor
 killed mid-run without loss or duplicates, resuming, and a pyarrow filesystem URI."""
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,8 @@ ray = pytest.importorskip("ray")
 pq = pytest.importorskip("pyarrow.parquet")
 
 from hear_mixers import ray_engine  # noqa: E402
+from hear_mixers.api import native_bf16_cpu  # noqa: E402
+from hear_mixers.outputs import MANIFEST  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("kwmlp_cli")]  # embed: KW-MLP
 
@@ -135,11 +138,6 @@ def test_ray_runs_an_auto_precision_variant_as_the_single_process_path(tmp_path,
                                                                       local_ray):
     """`asm` defaults to precision "auto": the driver resolves it once (bf16 on a CPU with
     native bf16, else fp32) and every actor runs in that precision, as the local path does."""
-    import json
-
-    from hear_mixers.api import native_bf16_cpu
-    from hear_mixers.outputs import MANIFEST
-
     corpus(tmp_path / "in", 3)
     local, remote = tmp_path / "local", tmp_path / "ray"
     common = ("--model", "asm", "--format", "parquet")
