@@ -101,7 +101,8 @@ def embedder_window_flops(model) -> dict:
     """FLOPs of one lone window of a hear_mixers Embedder (its frontend included): analytic
     for KW-MLP, else the matmul count of FlopCounterMode (marked 'measured'). `frontend` is
     the frame-local share, which the API runs once per feature frame of a clip, not once per
-    window (see `flops_per_call`)."""
+    window (see `flops_per_call`). The ASMs' patch stem, which the API also runs once per
+    clip, is counted per window here: a few per cent too many for them."""
     enc, depths = model.encoder, model.depths
     if getattr(enc, "arch", None) == "kwmlp":
         parts = kwmlp_window_flops(enc.cfg, max(depths), enc.geometry.num_blocks in depths)
@@ -200,10 +201,12 @@ def _tensors(tree) -> list:
 def captured_work(encoder, keep: bool = True):
     """Inside the block, what the API hands the encoder: `window_count` windows run through
     it and `frames`, the feature frames (clips x frames) it computed (once per clip); with
-    `keep`, also the tensors, in call order: `audio`, the (n, samples) batches whose features
-    it computes, and `windows`, the (n, bins, window_features) feature windows."""
-    work = SimpleNamespace(audio=[], frames=0, windows=[], window_count=0)
-    features, forward = encoder.features, encoder.forward_features
+    `keep`, also what it was given, in call order: `audio`, the (n, samples) batches whose
+    features it computes, `cuts`, the (source, clips, starts) of each chunk's
+    `window_tokens` call (source: `window_source` of the clips' features), and `tokens`, the
+    blocks' input of each chunk."""
+    work = SimpleNamespace(audio=[], frames=0, cuts=[], tokens=[], window_count=0)
+    features, window_tokens = encoder.features, encoder.window_tokens
 
     def count_features(audio):
         out = features(audio)  # (n, bins, frames)
@@ -212,17 +215,19 @@ def captured_work(encoder, keep: bool = True):
             work.audio.append(audio)
         return out
 
-    def count_windows(windows, depths):
-        work.window_count += windows.shape[0]
+    def count_windows(source, clips, starts):
+        x = window_tokens(source, clips, starts)
+        work.window_count += x.shape[0]
         if keep:
-            work.windows.append(windows)
-        return forward(windows, depths)
+            work.cuts.append((source, clips, starts))
+            work.tokens.append(x)
+        return x
 
-    encoder.features, encoder.forward_features = count_features, count_windows
+    encoder.features, encoder.window_tokens = count_features, count_windows
     try:
         yield work
     finally:
-        del encoder.features, encoder.forward_features
+        del encoder.features, encoder.window_tokens
 
 
 def measured_window_bytes(model, precision: str = "fp32", n: int = 256) -> dict:

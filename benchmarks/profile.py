@@ -40,7 +40,8 @@ def main(argv=None) -> None:
 
     with captured_work(enc) as work:  # the audio and windows the API hands to the encoder
         module.get_timestamp_embeddings(audio, model)
-    chunks = work.windows  # (n, bins, window_features) feature windows
+    (clips,) = work.audio  # one call: one batch of clips, one window source
+    cuts = [(c, s) for _, c, s in work.cuts]  # (clip, first feature frame) of each chunk's windows
 
     def blocks(x):
         for d, block in enumerate(enc.blocks[: max(depths)], start=1):
@@ -54,12 +55,18 @@ def main(argv=None) -> None:
         return run
 
     autocast = torch.autocast(torch.device(args.device).type, dtype=dtype, enabled=dtype is not None)
-    with torch.no_grad():  # the blocks' inputs as the API makes them
-        tokens = [enc.tokens(w) for w in chunks]
+    tokens = work.tokens  # the blocks' input of each chunk, as the API made it
+    with torch.no_grad(), torch.autocast(torch.device(args.device).type, enabled=False):
+        feats = enc.features(clips)  # (B, bins, frames)
+
+    def stem():  # the stem (once per clip where it can be) and each chunk's window tokens
+        source = enc.window_source(feats)
+        return [enc.window_tokens(source, c, s) for c, s in cuts]
+
     stages = {  # name -> callable over the whole call's work
         "api total": lambda: module.get_timestamp_embeddings(audio, model),
-        "frontend, once per clip": float32(lambda: [enc.features(a) for a in work.audio]),
-        "window features -> tokens (stem)": float32(lambda: [enc.tokens(w) for w in chunks]),
+        "frontend, once per clip": float32(lambda: enc.features(clips)),
+        "features -> window tokens (stem)": float32(stem),
         f"blocks 1..{max(depths)}": lambda: [blocks(x) for x in tokens],
     }
     best = {k: float("inf") for k in stages}
@@ -74,9 +81,9 @@ def main(argv=None) -> None:
                 best[name] = min(best[name], time.perf_counter() - t)
     total = best.pop("api total")
     best["rest of the API (windows, seams, copies)"] = total - sum(best.values())
-    windows = sum(len(w) for w in chunks)
+    windows = sum(len(x) for x in tokens)
     print(f"{args.module}: {args.batch} x {args.seconds:g} s on {args.device}, {args.precision}, "
-          f"{torch.get_num_threads()} threads, {windows} windows in {len(chunks)} chunks; "
+          f"{torch.get_num_threads()} threads, {windows} windows in {len(tokens)} chunks; "
           f"best of {args.repeats}: {total * 1e3:.1f} ms = "
           f"{args.batch * args.seconds / total:.0f}x real time")
     for name, t in best.items():

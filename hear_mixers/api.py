@@ -15,7 +15,8 @@ audio excepted), so every frame appears once and no frame sits at a window edge 
 is at the edge of the audio. The last window is aligned to the end of the audio, so only
 audio shorter than one window is padded (with zeros, at the end). The frontend's frame-local
 part runs once per clip and the windows are cut from its features (`Encoder.features`), so
-overlapping windows share them.
+overlapping windows share them; so does a stem that is a slice of the clip's
+(`Encoder.window_source`: the ASMs' patch embedding).
 """
 
 import contextlib
@@ -129,9 +130,11 @@ class Embedder(nn.Module):
         win = torch.div(t - margin, step, rounding_mode="floor").clamp(0, n_win - 1)
         pos = t - starts[win]
 
-        # the frame-local frontend once per clip; windows are slices of its frames
-        feats = enc.features(audio)  # (B, bins, F)
-        views = feats.unfold(2, geo.window_features, hop // geo.feature_hop)  # (B, bins, P, wf)
+        # the frame-local frontend once per clip; windows' tokens are taken from it (and
+        # from the stem, where that too is computed once per clip)
+        with torch.autocast(audio.device.type, enabled=False):
+            source = enc.window_source(enc.features(audio))  # e.g. (B, bins, F) features
+        firsts = starts * (hop // geo.feature_hop)  # (n_win,) first feature frame of each window
         out = audio.new_empty(batch * n_win, frames, self.timestamp_embedding_size)
         precision = self.precision_on(audio.device)
         chunk, dtype = self.chunk_size(audio.device), PRECISIONS[precision]
@@ -141,8 +144,9 @@ class Embedder(nn.Module):
                 _tf32_matmuls(precision == "tf32" and audio.device.type == "cuda"):
             for i in range(0, batch * n_win, chunk):
                 idx = torch.arange(i, min(i + chunk, batch * n_win), device=audio.device)
-                windows = views[idx // n_win, :, starts[idx % n_win]]  # (n, bins, wf)
-                parts = enc.forward_features(windows, self.depths)
+                with torch.autocast(audio.device.type, enabled=False):
+                    x = enc.window_tokens(source, idx // n_win, firsts[idx % n_win])
+                parts = enc.forward_tokens(x, self.depths)
                 torch.cat(parts, -1, out=out[i : i + len(idx)])  # written in place, as float32
         return out.view(batch, n_win, frames, -1)[:, win, pos]  # (B, T, D)
 

@@ -54,8 +54,8 @@ def test_repeated_runs_are_bitwise_equal_on_cpu(model):
 def test_chunk_batch_size_bounds_each_forward_and_does_not_change_results(checkpoint):
     audio = noise(2, 12.0)
     small = load_model(checkpoint, chunk_batch_size=3)
-    sizes, forward = [], small.encoder.forward_features
-    small.encoder.forward_features = lambda w, d: sizes.append(w.shape[0]) or forward(w, d)
+    sizes, forward = [], small.encoder.forward_tokens
+    small.encoder.forward_tokens = lambda w, d: sizes.append(w.shape[0]) or forward(w, d)
     emb_small, _ = get_timestamp_embeddings(audio, small)
     assert max(sizes) <= 3 and len(sizes) > 3
     emb_big, _ = get_timestamp_embeddings(audio, load_model(checkpoint, chunk_batch_size=1000))
@@ -305,12 +305,12 @@ def test_default_weights_load_from_the_weights_folder(monkeypatch, tmp_path, che
 @pytest.mark.slow
 def test_long_audio_runs_in_bounded_windows(model):
     """20 minutes of audio: 120,000 frames from bounded encoder batches."""
-    sizes, forward = [], model.encoder.forward_features
-    model.encoder.forward_features = lambda w, d: sizes.append(w.shape[0]) or forward(w, d)
+    sizes, forward = [], model.encoder.forward_tokens
+    model.encoder.forward_tokens = lambda w, d: sizes.append(w.shape[0]) or forward(w, d)
     try:
         emb, ts = get_timestamp_embeddings(noise(1, 20 * 60), model)
     finally:
-        del model.encoder.forward_features
+        del model.encoder.forward_tokens
     assert emb.shape == (1, 119_998, 64) and torch.isfinite(emb).all()
     chunk = model.chunk_size(emb.device)  # 64 on CPU
     assert max(sizes) <= chunk and len(sizes) == math.ceil(sum(sizes) / chunk)

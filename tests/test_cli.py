@@ -94,8 +94,8 @@ def test_both_writes_scene_frames_and_timestamps_from_one_pass(tmp_path, capsys,
                                                               monkeypatch):
     samples = write(tmp_path / "x.wav", 2.5)
     windows = []
-    real = Encoder.forward_features
-    monkeypatch.setattr(Encoder, "forward_features",
+    real = Encoder.forward_tokens
+    monkeypatch.setattr(Encoder, "forward_tokens",
                         lambda self, w, d: windows.append(w.shape[0]) or real(self, w, d))
     status, _, _ = run(capsys, "embed", tmp_path / "x.wav", "--both", "--out", tmp_path / "o")
     assert status == 0 and sum(windows) == 4  # 248 frames, windows of 98 every 66: once

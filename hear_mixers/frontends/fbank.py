@@ -3,12 +3,12 @@
 Matches `torchaudio.compliance.kaldi.fbank(wav - wav.mean(), htk_compat=True,
 use_energy=False, window_type="hanning", num_mel_bins=128, dither=0.0, frame_shift=10,
 frame_length=25, preemphasis_coefficient=0.97, snip_edges=True, low_freq=20)` clip by clip,
-which itself follows Kaldi's compute-fbank-feats. Kaldi's per-frame steps (remove the
-frame's DC offset, pre-emphasis with the first sample repeated, symmetric Hann window, zero
-padding to 512, real DFT) are all linear in the frame, so they are folded into one
-(400 -> 2 x 257) matrix, precomputed in float64 and kept as a buffer: a frame's spectrum is
-one matmul. nnAudio's STFT cannot be used here: it windows the raw frame, with no DC removal
-or pre-emphasis inside the frame.
+which itself follows Kaldi's compute-fbank-feats, in the same order: remove each frame's DC
+offset, pre-emphasis with the first sample repeated, symmetric Hann window, zero padding to
+512, real FFT, power, mel, log. nnAudio's STFT cannot be used here: it windows the raw frame,
+with no DC removal or pre-emphasis inside the frame. (An earlier version folded the linear
+per-frame steps into one (400 -> 2 x 257) DFT matrix: one matmul, but many times the
+arithmetic of the FFT.)
 
 Frames are not centred (snip_edges): frame k covers samples [160 k, 160 k + 400), so N
 samples give 1 + (N - 400) // 160 frames.
@@ -61,21 +61,10 @@ def kaldi_mel_banks(cfg: FbankConfig) -> torch.Tensor:
     return torch.cat([weights, weights.new_zeros(cfg.num_mel_bins, 1)], dim=1)
 
 
-def frame_to_spectrum(cfg: FbankConfig) -> torch.Tensor:
-    """(2 * (n_fft // 2 + 1), frame_length) float64: DC removal, pre-emphasis, Hann window
-    and real DFT of one frame, as one matrix (rows: real parts, then imaginary parts)."""
-    n = cfg.frame_length
-    eye = torch.eye(n, dtype=torch.float64)
-    dc = eye - torch.full((n, n), 1.0 / n, dtype=torch.float64)  # x - mean(x)
-    prev = torch.diag(torch.ones(n - 1, dtype=torch.float64), -1)  # x[i - 1]
-    prev[0, 0] = 1.0  # Kaldi repeats the first sample
-    pre = eye - cfg.preemphasis * prev
-    i = torch.arange(n, dtype=torch.float64)
-    hann = 0.5 - 0.5 * torch.cos(2 * math.pi * i / (n - 1))  # Kaldi's symmetric "hanning"
-    k = torch.arange(cfg.n_fft // 2 + 1, dtype=torch.float64)[:, None]
-    angle = 2 * math.pi * k * i[None] / cfg.n_fft  # zero padding to n_fft: only n columns
-    dft = torch.cat([torch.cos(angle), -torch.sin(angle)])  # (2 * bins, n)
-    return dft @ torch.diag(hann) @ pre @ dc
+def kaldi_window(cfg: FbankConfig) -> torch.Tensor:
+    """(frame_length,) float64 Kaldi "hanning" window (symmetric: zero at both ends)."""
+    i = torch.arange(cfg.frame_length, dtype=torch.float64)
+    return 0.5 - 0.5 * torch.cos(2 * math.pi * i / (cfg.frame_length - 1))
 
 
 class KaldiFbank(nn.Module):
@@ -83,8 +72,8 @@ class KaldiFbank(nn.Module):
     frontend's layout: bins, then frames).
 
     Each clip's waveform mean is subtracted first (as AST does before kaldi.fbank). The
-    matrices are buffers (non-persistent: rebuilt from the config) in float32; the log
-    spectrum is computed in their dtype (float32 even under autocast).
+    window and mel weights are buffers (non-persistent: rebuilt from the config) in float32;
+    the log spectrum is computed in their dtype (float32 even under autocast).
     """
 
     def __init__(self, cfg: FbankConfig = FbankConfig()):
@@ -92,7 +81,7 @@ class KaldiFbank(nn.Module):
         if cfg.n_fft < cfg.frame_length:
             raise ValueError(f"n_fft {cfg.n_fft} is shorter than frame_length {cfg.frame_length}")
         self.cfg = cfg
-        self.register_buffer("spectrum", frame_to_spectrum(cfg).float().T, persistent=False)
+        self.register_buffer("window", kaldi_window(cfg).float(), persistent=False)
         self.register_buffer("mel", kaldi_mel_banks(cfg).float().T, persistent=False)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
@@ -101,7 +90,7 @@ class KaldiFbank(nn.Module):
                 f"fbank needs at least {self.cfg.frame_length} samples, got {audio.shape[-1]}"
             )
         with torch.autocast(audio.device.type, enabled=False):
-            audio = audio.to(self.spectrum.dtype)  # float32 (float64 in a .double() model)
+            audio = audio.to(self.mel.dtype)  # float32 (float64 in a .double() model)
             audio = audio - audio.mean(dim=-1, keepdim=True)  # (n, N)
             frames = audio.unfold(-1, self.cfg.frame_length, self.cfg.frame_shift)  # (n, T, 400)
             logmel = in_pieces(self._logmel, frames)  # (n, T, mel bins)
@@ -109,7 +98,14 @@ class KaldiFbank(nn.Module):
 
     def _logmel(self, frames: torch.Tensor) -> torch.Tensor:
         """(n, t, frame_length) frames -> (n, t, mel bins) log mel energies."""
-        # one contiguous copy: matmul on the strided view runs as a slow per-clip bmm
-        re, im = (frames.contiguous() @ self.spectrum).chunk(2, dim=-1)  # 2 x (n, t, 257)
-        power = re.square() + im.square()
+        length, coef = self.cfg.frame_length, self.cfg.preemphasis
+        x = frames - frames.mean(dim=-1, keepdim=True)  # (n, t, 400): DC removed
+        # pre-emphasis (x[i] - coef x[i - 1], x[-1] := x[0]) and window, written into a frame
+        # zero-padded to n_fft
+        y = x.new_zeros(*x.shape[:-1], self.cfg.n_fft)  # (n, t, 512)
+        y[..., 1:length] = torch.sub(x[..., 1:], x[..., :-1], alpha=coef)
+        y[..., :1] = x[..., :1] * (1 - coef)
+        y[..., :length] *= self.window
+        spec = torch.fft.rfft(y)  # (n, t, 257) complex
+        power = spec.real.square() + spec.imag.square()  # (n, t, 257)
         return torch.log(torch.clamp(power @ self.mel, min=_EPS))

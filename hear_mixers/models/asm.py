@@ -177,18 +177,19 @@ class GMME(nn.Module):
 
 
 def roll_block(x: torch.Tensor, alpha: int, depth: int, groups: int = 16, rows: int = 4,
-               inverse: bool = False) -> torch.Tensor:
+               inverse: bool = False, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
     """RollBlock (ASM-RH Algorithm 1) of block `alpha` (0-based) of `depth`.
 
     (n, H, W) -> view (n, C, H // C_a, W * C_a // C); four groups of g = int(C / (1 + alpha))
     of the C slices roll by +step, -step along the last axis and +step, -step along the one
     before, step = depth - alpha; the rest stay. Rolled-out values re-enter at the other end,
     so it is a permutation (`inverse=True` undoes it). Each value is written once, into a
-    new tensor (the input, a LayerNorm output autograd may need, is left as it is).
+    new tensor (the input, a LayerNorm output autograd may need, is left as it is) of
+    `dtype` (default x's): a cast in the same pass.
     """
     n, height, width = x.shape
     feat = x.reshape(n, groups, height // rows, width * rows // groups)
-    out = torch.empty_like(feat)
+    out = torch.empty_like(feat, dtype=dtype)
     g, step = int(groups / (1 + alpha)), depth - alpha
     step = -step if inverse else step
     for i, (shift, dim) in enumerate([(step, 3), (-step, 3), (step, 2), (-step, 2)]):
@@ -262,8 +263,8 @@ class ChannelMixing(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (n, N, D) -> (n, N, D)
         y = self.norm(x)
-        if self.roll is not None:
-            y = roll_block(y, **self.roll)
+        if self.roll is not None:  # into the dtype the MLP's kernel reads (bf16 under autocast)
+            y = roll_block(y, **self.roll, dtype=fused.input_dtype(y))
         return self.mlp(y)
 
 
@@ -354,6 +355,26 @@ class ASM(Encoder):
         x = self.gmme(feats) if self.gmme is not None else feats  # (n, F, T)
         x = self.patch_embed(x[:, None])  # (n, dim, F', T')
         return x.permute(0, 3, 2, 1).flatten(1, 2)  # (n, T' * F', dim): token = t * F' + f
+
+    def window_source(self, feats: torch.Tensor) -> torch.Tensor:
+        """(B, mel, F) clip features -> (B, P, F', dim): the patch tokens of every patch
+        column of the clips, computed once (windows start on multiples of tstride frames, so
+        a window's patches are P's columns [start / tstride, start / tstride + T')); the
+        GMME stem's padded convolutions see the window's edges, so with it: the features."""
+        if self.gmme is not None:
+            return feats
+        x = self.patch_embed(feats[:, None])  # (B, dim, F', P)
+        return x.permute(0, 3, 2, 1).contiguous()  # (B, P, F', dim)
+
+    def window_tokens(self, source: torch.Tensor, clips: torch.Tensor,
+                      starts: torch.Tensor) -> torch.Tensor:
+        """(n,) clips and start frames (multiples of tstride) -> (n, T' * F', dim) tokens."""
+        if self.gmme is not None:
+            return super().window_tokens(source, clips, starts)
+        columns = torch.arange(self.cfg.num_frames, device=starts.device)  # (T',)
+        first = torch.div(starts, self.cfg.tstride, rounding_mode="floor")  # (n,)
+        x = source[clips[:, None], first[:, None] + columns]  # (n, T', F', dim)
+        return x.flatten(1, 2)  # (n, T' * F', dim): token = t * F' + f
 
     def to_frames(self, x: torch.Tensor) -> torch.Tensor:
         """(n, T' * F', dim) -> (n, T', dim): mean over the frequency patches of each column."""

@@ -1,15 +1,18 @@
 """The contract between an encoder and the HEAR API (`hear_mixers.api`).
 
-The API knows an encoder only through `geometry`, `features` and `forward_features`: it
-computes each clip's features once, cuts them into windows of `geometry.window_features`
-frames (a window of `geometry.window_samples` of audio), gets `geometry.window_frames`
-embedding frames per window and block, and stamps them from the frame hop and length. It
-never reads a config.
+The API knows an encoder only through `geometry`, `features`, `window_source`,
+`window_tokens` and `forward_tokens`: it computes each clip's features once, takes the
+tokens of windows of `geometry.window_features` frames (a window of
+`geometry.window_samples` of audio) from them, gets `geometry.window_frames` embedding frames
+per window and block, and stamps them from the frame hop and length. It never reads a
+config.
 
 The frontend is split where a window's features stop being a slice of its clip's: `features`
 is the frame-local part (feature frame k depends only on the samples of its own analysis
 frame, which starts at k * feature_hop), so windows that overlap share their features;
-`tokens` does the rest per window (a normalisation over the window, the stem).
+`tokens` does the rest per window (a normalisation over the window, the stem). An encoder
+whose stem is itself a slice of the clip's (a strided patch embedding with windows starting
+on its stride) computes it once per clip instead (`window_source`, `window_tokens`).
 """
 
 from dataclasses import dataclass
@@ -72,7 +75,7 @@ class Encoder(nn.Module):
 
     def forward_intermediates(self, audio: torch.Tensor, depths: list[int]) -> list[torch.Tensor]:
         """(n, window_samples) audio windows -> one (n, window_frames, embed_dim) tensor per
-        requested depth (see `forward_features`)."""
+        requested depth (see `forward_tokens`)."""
         size = self.geometry.window_samples
         if audio.shape[-1] != size:
             raise ValueError(f"{self.arch} takes windows of {size} samples, got {audio.shape[-1]}")
@@ -81,16 +84,34 @@ class Encoder(nn.Module):
         return self.forward_features(feats, depths)
 
     def forward_features(self, feats: torch.Tensor, depths: list[int]) -> list[torch.Tensor]:
-        """(n, bins, window_features) -> one (n, window_frames, embed_dim) tensor per depth.
-
-        Depth d is the output of block d; the last block's output also passes the trained
-        final norm, as in the classifier. Blocks after max(depths) are not run.
-        """
+        """(n, bins, window_features) -> one (n, window_frames, embed_dim) tensor per depth."""
         # under autocast (precision="bf16"/"fp16") the blocks' matmuls run in reduced precision,
         # but the frontend, the stem and the residual stream stay float32: rounding the
         # features to bf16 before the stem moved the embeddings most (docs/embeddings.md)
         with torch.autocast(feats.device.type, enabled=False):
             x = self.tokens(feats)  # float32 tokens; x + block(x) stays float32
+        return self.forward_tokens(x, depths)
+
+    def window_source(self, feats: torch.Tensor) -> torch.Tensor:
+        """(B, bins, F) features of whole clips -> what `window_tokens` takes windows from:
+        by default the features themselves."""
+        return feats
+
+    def window_tokens(self, source: torch.Tensor, clips: torch.Tensor,
+                      starts: torch.Tensor) -> torch.Tensor:
+        """Tokens of n windows, window i starting at feature frame starts[i] of clip
+        clips[i] (both (n,)), from `window_source`'s output -> the first block's input; the
+        same as `tokens` of the windows' features."""
+        frames = self.geometry.window_features
+        windows = source.unfold(2, frames, 1)[clips, :, starts]  # (n, bins, window_features)
+        return self.tokens(windows)
+
+    def forward_tokens(self, x: torch.Tensor, depths: list[int]) -> list[torch.Tensor]:
+        """The first block's input tokens -> one (n, window_frames, embed_dim) tensor per depth.
+
+        Depth d is the output of block d; the last block's output also passes the trained
+        final norm, as in the classifier. Blocks after max(depths) are not run.
+        """
         out = {}
         for d, block in enumerate(self.blocks[: max(depths)], start=1):
             x = block(x)

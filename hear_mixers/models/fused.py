@@ -44,6 +44,11 @@ def _fused_dtype(x: torch.Tensor) -> Optional[torch.dtype]:
     return dtype if dtype in (torch.float32, torch.bfloat16) else None
 
 
+def input_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype `linear` would cast x to: its kernel's dtype, else x's own."""
+    return _fused_dtype(x) or x.dtype
+
+
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
            act: Optional[nn.Module] = None) -> torch.Tensor:
     """act(F.linear(x, weight, bias)) ((..., in) -> (..., out)); `act` None: no activation."""

@@ -97,8 +97,8 @@ class GMLPBlock(nn.Module):
 class KWMLP(Encoder):
     """Waveform windows of 1 s -> MFCC -> 98 tokens -> `depth` gMLP blocks -> 35 logits.
 
-    The API uses `features` and `forward_features` (see `Encoder`) for embeddings; `forward` is the classifier
-    (with stochastic depth while training).
+    The API uses `features`, `window_tokens` and `forward_tokens` (see `Encoder`) for
+    embeddings; `forward` is the classifier (with stochastic depth while training).
     """
 
     arch = "kwmlp"
